@@ -1,0 +1,86 @@
+"""The run report file `<output_dir>/efficiency_report.json`: schema version, atomic writing, checked reading.
+
+The schema is documented as JSON Schema in `report_schema.json` next to this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPORT_SCHEMA_VERSION = 1
+REPORT_FILENAME = "efficiency_report.json"
+REQUIRED_SECTIONS = ("run", "params", "time", "memory", "energy", "flops", "quality", "environment")
+SCHEMA_PATH = Path(__file__).with_name("report_schema.json")
+
+
+class ReportError(ValueError):
+    """A run report that cannot be read: the message names the file and what is wrong with it."""
+
+
+def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
+    """Write `report` as JSON to `path` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2, sort_keys=False, default=_json_default)
+            handle.write("\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def report_path(run_dir_or_file: str | os.PathLike[str]) -> Path:
+    """The report file for a run folder (or the file itself when a file is given)."""
+    path = Path(run_dir_or_file)
+    return path / REPORT_FILENAME if path.is_dir() else path
+
+
+def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a run report; raise `ReportError` naming the file when it cannot be used.
+
+    Missing sections are not fatal here (see `missing_sections`): a table can still show what is there.
+    """
+    path = report_path(run_dir_or_file)
+    if not path.exists():
+        raise ReportError(f"{path}: no run report here (expected {REPORT_FILENAME}; was the run made with EfficiencyCallback?)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read the run report ({exc.strerror or exc})") from exc
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); the file is corrupted or truncated") from exc
+    if not isinstance(report, dict):
+        raise ReportError(f"{path}: a run report must be a JSON object, found {type(report).__name__}")
+    version = report.get("schema_version")
+    if version is None:
+        raise ReportError(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
+    if version != REPORT_SCHEMA_VERSION:
+        newer_or_older = "newer" if isinstance(version, int) and version > REPORT_SCHEMA_VERSION else "older"
+        raise ReportError(
+            f"{path}: schema_version {version!r} is {newer_or_older} than the version this peft-efficiency reads "
+            f"({REPORT_SCHEMA_VERSION}); {'upgrade peft-efficiency' if newer_or_older == 'newer' else 're-run with this version'}"
+        )
+    return report
+
+
+def missing_sections(report: dict[str, Any]) -> list[str]:
+    """Required top-level sections that are absent or not objects."""
+    return [name for name in REQUIRED_SECTIONS if not isinstance(report.get(name), dict)]
