@@ -84,3 +84,31 @@ def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
 def missing_sections(report: dict[str, Any]) -> list[str]:
     """Required top-level sections that are absent or not objects."""
     return [name for name in REQUIRED_SECTIONS if not isinstance(report.get(name), dict)]
+
+
+def record_quality(
+    output_dir: str | os.PathLike[str],
+    metrics: dict[str, Any],
+    primary_metric: str | None = None,
+    greater_is_better: bool | None = None,
+) -> Path:
+    """Merge quality metrics measured outside the Trainer (e.g. an lm-eval score) into an existing run report.
+
+    Args:
+        output_dir: the run folder holding `efficiency_report.json` (or the file itself).
+        metrics: metric name -> value; merged into `quality.eval` and appended to `quality.history`.
+        primary_metric: the metric a comparison ranks this run by; kept if already set and not given.
+        greater_is_better: direction of `primary_metric`.
+
+    Example: `record_quality("runs/lora", {"bibleqa/lenient": 0.31}, primary_metric="bibleqa/lenient")`
+    """
+    path = report_path(output_dir)
+    report = load_report(path)
+    quality = report.setdefault("quality", {})
+    quality.setdefault("eval", {}).update(metrics)
+    quality.setdefault("history", []).append({"source": "record_quality", **metrics})
+    if primary_metric is not None:
+        quality["primary_metric"] = primary_metric
+    if greater_is_better is not None:
+        quality["greater_is_better"] = greater_is_better
+    return write_report(path, report)
