@@ -1,0 +1,26 @@
+"""Shared fixtures: the real data directory and an offline Hugging Face environment for every test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data folder: $PEFT_EFFICIENCY_DATA_DIR, else ../shared/data beside the repository."""
+    path = Path(os.environ.get("PEFT_EFFICIENCY_DATA_DIR") or DEFAULT_DATA_DIR)
+    if not path.is_dir():
+        pytest.fail(f"real data folder {path} is missing: set PEFT_EFFICIENCY_DATA_DIR to a folder laid out like ../shared/data")
+    return path
