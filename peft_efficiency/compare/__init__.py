@@ -1,0 +1,16 @@
+"""The comparison of runs: reports -> rows (`load`), tables grouped by task and model (`table`), text output
+(`render`), Pareto frontier (`pareto`), matplotlib figures (`plots`), one self-contained HTML page (`html`),
+and the `peft-efficiency compare` command (`cli`).
+
+Example:
+    from peft_efficiency.compare import build_tables, load_runs, render
+    rows, problems = load_runs(["runs/full", "runs/lora"])
+    print(render(build_tables(rows), "markdown"))
+"""
+
+from peft_efficiency.compare.load import Problem, RunRow, load_runs
+from peft_efficiency.compare.pareto import pareto_front
+from peft_efficiency.compare.render import render
+from peft_efficiency.compare.table import GroupTable, build_tables
+
+__all__ = ["GroupTable", "Problem", "RunRow", "build_tables", "load_runs", "pareto_front", "render"]

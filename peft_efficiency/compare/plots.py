@@ -1,0 +1,207 @@
+"""Matplotlib figures of a `GroupTable`: Pareto plots of quality against cost, and bars of time and memory.
+
+Each figure is saved as PNG and SVG (Agg backend, no display needed). Every run keeps one colour per method
+in all figures; frontier runs are drawn large with a black edge and joined by a dashed staircase.
+
+Example:
+    paths = write_plots(build_tables(rows), "out/pareto.png")   # out/pareto.png, .svg, out/pareto-bars.png, .svg
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from peft_efficiency.availability import require
+from peft_efficiency.compare.pareto import pareto_front
+from peft_efficiency.compare.render import format_cell
+from peft_efficiency.compare.table import GroupTable
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+KNOWN_METHODS = ["full", "lora", "ia3", "bitfit", "prompt_tuning", "loha", "prefix_tuning", "p_tuning", "qlora", "base"]
+# (value key, axis label, column kind for point labels)
+PARETO_AXES = [
+    ("trainable_params", "trainable parameters (log scale)", "count"),
+    ("train_seconds", "train time (s)", "seconds"),
+    ("energy_kwh", "training energy (kWh)", "kwh"),
+]
+
+
+def _pyplot():
+    require("matplotlib", "peft-efficiency compare --plot/--html")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def method_colors(table: GroupTable) -> dict[str, str]:
+    """A colour per method, stable across figures (known methods keep theirs across groups too)."""
+    colors: dict[str, str] = {}
+    extra = 0
+    for row in table.rows:
+        name = row.method.lower()
+        if name in colors:
+            continue
+        if name in KNOWN_METHODS:
+            colors[name] = PALETTE[KNOWN_METHODS.index(name) % len(PALETTE)]
+        else:
+            colors[name] = PALETTE[(len(KNOWN_METHODS) + extra) % len(PALETTE)]
+            extra += 1
+    return colors
+
+
+def _place_labels(ax, annotations: list) -> None:
+    """Move each point label to the first of four offsets whose box overlaps no label placed before it."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for ann in annotations:
+        for offset, ha, va in (((7, 4), "left", "bottom"), ((7, -4), "left", "top"),
+                               ((-7, 4), "right", "bottom"), ((-7, -4), "right", "top")):
+            ann.xyann = offset
+            ann.set_ha(ha)
+            ann.set_va(va)
+            box = ann.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(ann.get_window_extent(renderer))
+
+
+def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors: dict[str, str]) -> list:
+    """Draw one quality-vs-cost panel; return its point labels (placed once the layout is known)."""
+    quality_key = table.ranked_by
+    points = [(v.get(key), v.get(quality_key)) for v in table.values]
+    measured = [i for i, (x, y) in enumerate(points) if x is not None and y is not None]
+    positive = [points[i][0] for i in measured if points[i][0] > 0]
+    log = key == "trainable_params" or (bool(positive) and max(positive) / min(positive) > 30)
+    usable = [i for i in measured if points[i][0] > 0 or not log]
+    scale = 1.0
+    if key == "energy_kwh" and usable and max(points[i][0] for i in usable) < 1:
+        scale, label = 1000.0, "training energy (Wh)"
+    ax.set_xlabel(label)
+    ax.grid(True, alpha=0.3)
+    for i, (x, y) in enumerate(points):  # runs with a quality but no place on this axis: a reference line
+        if i in usable or y is None:
+            continue
+        color = colors[table.rows[i].method.lower()]
+        why = "not measured" if x is None else f"{format_cell(x, kind)}, not shown on a log axis"
+        ax.axhline(y, linestyle=":", color=color, linewidth=1.5, zorder=1)
+        ax.text(0.99, y, f"{table.values[i]['method']}: {why}", transform=ax.get_yaxis_transform(), ha="right",
+                va="bottom", fontsize=8, color=color)
+    if not usable:
+        reason = "no run has this figure" if key != "energy_kwh" else "energy was not measured"
+        ax.text(0.5, 0.5, f"{reason}\n(n/a for all runs)", ha="center", va="center", transform=ax.transAxes, color="#666")
+        ax.set_xticks([])
+        return []
+    front = set(pareto_front(points, True, table.greater_is_better)) & set(usable)
+    if log:
+        ax.set_xscale("log")
+    annotations = []
+    for i in usable:
+        row, (x, y) = table.rows[i], points[i]
+        on_front = i in front
+        ax.scatter([x * scale], [y], s=110 if on_front else 45, color=colors[row.method.lower()],
+                   edgecolors="black" if on_front else "none", linewidths=1.5, zorder=3)
+        text = f"{table.values[i]['method']}\n{format_cell(x, kind)}"
+        annotations.append(ax.annotate(text, (x * scale, y), textcoords="offset points", xytext=(7, 4),
+                                       fontsize=8, zorder=4))
+    ordered = sorted((points[i] for i in front), key=lambda p: p[0])
+    if len(ordered) > 1:
+        ax.step([p[0] * scale for p in ordered], [p[1] for p in ordered], where="post", linestyle="--",
+                color="black", alpha=0.6, zorder=2, label="Pareto frontier")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.margins(x=0.25, y=0.15)
+    arrow = "↑ better" if table.greater_is_better else "↓ better"
+    ax.text(0.02, 0.98, f"← cheaper   {arrow}", transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#444")
+    return annotations
+
+
+def pareto_figure(table: GroupTable):
+    """Quality against trainable parameters, train time and energy, side by side."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharey=True, layout="constrained")
+    colors = method_colors(table)
+    labels = [_pareto_axis(ax, table, key, label, kind, colors) for ax, (key, label, kind) in zip(axes, PARETO_AXES)]
+    axes[0].set_ylabel(table.ranked_by or "quality")
+    fig.suptitle(f"{table.title}: quality vs cost (black-edged points = Pareto frontier, the best trade-offs)")
+    fig.canvas.draw()  # runs the layout, so label boxes are measured where they will be drawn
+    for ax, annotations in zip(axes, labels):
+        _place_labels(ax, annotations)
+    return fig
+
+
+def bars_figure(table: GroupTable):
+    """Horizontal bars of train time and peak memory per run, in table order (best quality on top)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(table.rows) + 1.8), layout="constrained")
+    colors = method_colors(table)
+    names = [v["method"] for v in table.values]
+    memory_kinds = {r.peak_memory_kind for r in table.rows if r.peak_memory_kind}
+    memory_label = "peak memory (GiB" + (", process RSS)" if memory_kinds == {"process_rss"} else ")")
+    panels = [("train_seconds", "train time (s)", "seconds", 1.0), ("peak_memory_bytes", memory_label, "bytes", 1024**3)]
+    for ax, (key, label, kind, scale) in zip(axes, panels):
+        values = [v.get(key) for v in table.values]
+        heights = [0 if value is None else value / scale for value in values]
+        ys = list(range(len(names)))
+        ax.barh(ys, heights, color=[colors[r.method.lower()] for r in table.rows])
+        ax.set_yticks(ys, names)
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", alpha=0.3)
+        top = max(heights) if any(heights) else 1.0
+        ax.set_xlim(0, top * 1.25)
+        for y, value, height in zip(ys, values, heights):
+            ax.text(height + top * 0.01, y, format_cell(value, kind), va="center", fontsize=8,
+                    color="#666" if value is None else "black")
+    fig.suptitle(f"{table.title}: train time and peak memory per method")
+    return fig
+
+
+def save_figure(fig, png_path: str | Path) -> list[Path]:
+    """Save `fig` as PNG at `png_path` and as SVG beside it; close it."""
+    plt = _pyplot()
+    png_path = Path(png_path).with_suffix(".png")
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    svg_path = png_path.with_suffix(".svg")
+    fig.savefig(png_path, dpi=110)
+    fig.savefig(svg_path)
+    plt.close(fig)
+    return [png_path, svg_path]
+
+
+def figure_png_bytes(fig, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (for embedding); closes it."""
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "group"
+
+
+def plot_paths(tables: list[GroupTable], plot_path: str | Path) -> list[tuple[GroupTable, Path, Path]]:
+    """(table, pareto PNG, bars PNG) per group: `<stem>.png` and `<stem>-bars.png`, with `-<task>-<model>`
+    added to the stem when there is more than one group."""
+    base = Path(plot_path)
+    result = []
+    for table in tables:
+        stem = base.stem if len(tables) == 1 else f"{base.stem}-{slug(table.task)}-{slug(table.model_name)}"
+        result.append((table, base.with_name(f"{stem}.png"), base.with_name(f"{stem}-bars.png")))
+    return result
+
+
+def write_plots(tables: list[GroupTable], plot_path: str | Path) -> list[Path]:
+    """Write the Pareto and bar figures of every group (PNG + SVG); return the files written."""
+    written: list[Path] = []
+    for table, pareto_png, bars_png in plot_paths(tables, plot_path):
+        if table.ranked_by is not None:
+            written += save_figure(pareto_figure(table), pareto_png)
+        written += save_figure(bars_figure(table), bars_png)
+    return written

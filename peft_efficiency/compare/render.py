@@ -1,0 +1,168 @@
+"""Turn `GroupTable`s into text: an aligned terminal table, Markdown, CSV and JSON.
+
+Terminal and Markdown show human units (s/min/h, k/M/B, MiB/GiB, Wh/kWh, g/kg); CSV and JSON keep the raw
+values in the units their column names carry. A figure that is missing is `n/a` (empty in CSV, null in JSON),
+never 0.
+
+Example:
+    print(render(build_tables(rows), "markdown"))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from peft_efficiency.compare.table import Column, GroupTable
+
+MISSING = "n/a"
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def format_seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.3g} s" if value < 10 else f"{value:.1f} s"
+    if value < 3600:
+        minutes, seconds = divmod(round(value), 60)
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(round(value / 60), 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_count(value: float) -> str:
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.0f}"
+
+
+def format_bytes(value: float) -> str:
+    gib, mib = 1024**3, 1024**2
+    return f"{value / gib:.2f} GiB" if value >= gib else f"{value / mib:.0f} MiB"
+
+
+def format_cell(value: Any, kind: str) -> str:
+    """Text for one value of a column of the given kind; `None` is shown as n/a."""
+    if value is None:
+        return MISSING
+    if kind == "text":
+        return str(value)
+    if kind == "flag":
+        return "yes" if value else "no"
+    if kind == "quality":
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:.4g}"
+    if kind == "delta":
+        return f"{value:+.4f}" if abs(value) < 100 else f"{value:+.4g}"
+    if kind == "seconds":
+        return format_seconds(value)
+    if kind == "count":
+        return format_count(value)
+    if kind == "percent":
+        return f"{value:.3g}%"
+    if kind == "signed_percent":
+        return f"{value:+.0f}%"
+    if kind == "bytes":
+        return format_bytes(value)
+    if kind == "ratio":
+        return f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
+    if kind == "kwh":
+        return f"{value:.3g} kWh" if value >= 1 else f"{value * 1000:.3g} Wh"
+    if kind == "kg":
+        return f"{value:.3g} kg" if value >= 1 else f"{value * 1000:.3g} g"
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+def shown_columns(table: GroupTable) -> list[Column]:
+    """Columns shown to a person: `status` only when some run did not complete."""
+    incomplete = any(v.get("status") != "completed" for v in table.values)
+    return [c for c in table.columns if c.always_shown or incomplete]
+
+
+def text_cells(table: GroupTable) -> tuple[list[Column], list[list[str]]]:
+    """The shown columns and the text of every cell, row by row."""
+    columns = shown_columns(table)
+    return columns, [[format_cell(v.get(c.key), c.kind) for c in columns] for v in table.values]
+
+
+def heading(table: GroupTable) -> str:
+    runs = f"{len(table.rows)} run{'s' if len(table.rows) != 1 else ''}"
+    if table.ranked_by is None:
+        return f"{table.title} ({runs}; no quality metric to rank by)"
+    direction = "higher" if table.greater_is_better else "lower"
+    return f"{table.title} ({runs}; ranked by {table.ranked_by}, {direction} is better)"
+
+
+def render_terminal(tables: list[GroupTable]) -> str:
+    blocks = []
+    for table in tables:
+        columns, cells = text_cells(table)
+        widths = [max(len(c.title), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+
+        def line(texts: list[str]) -> str:
+            parts = [t.ljust(w) if c.kind == "text" else t.rjust(w) for t, w, c in zip(texts, widths, columns)]
+            return "  ".join(parts).rstrip()
+
+        lines = [f"== {heading(table)} ==", line([c.title for c in columns]), "  ".join("-" * w for w in widths)]
+        lines += [line(row) for row in cells]
+        lines += [f"  note: {note}" for note in table.notes]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_markdown(tables: list[GroupTable]) -> str:
+    blocks = []
+    for table in tables:
+        columns, cells = text_cells(table)
+        lines = [f"### {heading(table)}", "", "| " + " | ".join(c.title for c in columns) + " |"]
+        lines.append("|" + "|".join(":---" if c.kind == "text" else "---:" for c in columns) + "|")
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in cells]
+        if table.notes:
+            lines += [""] + [f"- {note}" for note in table.notes]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_csv(tables: list[GroupTable]) -> str:
+    """One flat CSV: task, model_name and report path first, then the union of all groups' columns."""
+    keys: list[str] = []
+    for table in tables:
+        keys += [c.key for c in table.columns if c.key not in keys]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "model_name", "report", *keys])
+    for table in tables:
+        for row, value in zip(table.rows, table.values):
+            cells = ["" if value.get(k) is None else value[k] for k in keys]
+            writer.writerow([table.task, table.model_name, str(row.source), *cells])
+    return buffer.getvalue()
+
+
+def tables_as_dicts(tables: list[GroupTable]) -> list[dict[str, Any]]:
+    """JSON-ready groups: columns (key, title), runs (raw values, null when missing) and notes."""
+    return [
+        {
+            "task": t.task,
+            "model_name": t.model_name,
+            "ranked_by": t.ranked_by,
+            "greater_is_better": t.greater_is_better,
+            "baseline": None if t.baseline is None else str(t.baseline.source),
+            "columns": [{"key": c.key, "title": c.title} for c in t.columns],
+            "runs": [{"report": str(r.source), **v} for r, v in zip(t.rows, t.values)],
+            "notes": t.notes,
+        }
+        for t in tables
+    ]
+
+
+def render_json(tables: list[GroupTable]) -> str:
+    return json.dumps({"groups": tables_as_dicts(tables)}, indent=2) + "\n"
+
+
+def render(tables: list[GroupTable], fmt: str = "table") -> str:
+    """The tables in one of FORMATS."""
+    renderers = {"table": render_terminal, "markdown": render_markdown, "csv": render_csv, "json": render_json}
+    if fmt not in renderers:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return renderers[fmt](tables)
