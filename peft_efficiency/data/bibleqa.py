@@ -90,7 +90,7 @@ def load_bibleqa(
 
     Example:
         >>> ds = load_bibleqa("/work/shared/data")  # doctest: +SKIP
-        >>> ds[0]["question"], ds[0]["answer"]
+        >>> ds[0]["question"], ds[0]["answer"]  # doctest: +SKIP
         ("What was the name of Jesus' mother?", 'Mary')
     """
     if source not in BIBLEQA_SOURCES:

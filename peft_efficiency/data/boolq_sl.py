@@ -51,7 +51,7 @@ def load_boolq_sl(
 
     Example:
         >>> ds = load_boolq_sl("validation", data_dir="/work/shared/data")  # doctest: +SKIP
-        >>> len(ds), sum(ds["label"])
+        >>> len(ds), sum(ds["label"])  # doctest: +SKIP
         (3270, 2033)
     """
     relative = BOOLQ_SL_FILES.get((translation, split))

@@ -36,7 +36,7 @@ def load_imdb(split: Literal["train", "test"], data_dir: str | Path | None = Non
 
     Example:
         >>> ds = load_imdb("test", "/work/shared/data")  # doctest: +SKIP
-        >>> len(ds), ds.features["label"].names
+        >>> len(ds), ds.features["label"].names  # doctest: +SKIP
         (2500, ['neg', 'pos'])
     """
     if split not in IMDB_SPLITS:
@@ -45,7 +45,7 @@ def load_imdb(split: Literal["train", "test"], data_dir: str | Path | None = Non
     if root is None:
         hub = load_hub_split(IMDB_HUB_NAME, split, looked_for=imdb_file(split))
         return hub.select_columns(["text", "label"])
-    path = local_file(root, imdb_file(split))
+    path = local_file(root, imdb_file(split), f"the Hub data set '{IMDB_HUB_NAME}'")
     records = read_jsonl(path, {"text": str, "label": int})
     for line_no, record in enumerate(records, start=1):
         if record["label"] not in (0, 1):

@@ -53,16 +53,22 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
     return path
 
 
-def local_file(data_dir: Path, relative: str) -> Path:
+def local_file(data_dir: Path, relative: str, fallback: str | None = None) -> Path:
     """Return ``data_dir / relative``, raising :class:`DataFileError` naming it when it is absent.
+
+    Args:
+        data_dir: the resolved data directory.
+        relative: the file's path inside it, e.g. ``"imdb/imdb_test_2500.jsonl.gz"``.
+        fallback: what the loader reads without a data directory (named in the advice), ``None`` if nothing.
 
     Example:
         >>> local_file(Path("/work/shared/data"), "imdb/imdb_test_2500.jsonl.gz")  # doctest: +SKIP
     """
     path = data_dir / relative
     if not path.is_file():
+        hub = f", or unset it to use {fallback}" if fallback else ""
         raise DataFileError(
-            f"data file {path} is missing: the data directory {data_dir} must hold {relative} "
-            f"(laid out like ../shared/data); {DATA_DIR_FIX}, or unset it to use the Hugging Face Hub copy"
+            f"data file {path} is missing: the data directory {data_dir} must hold {relative}, as ../shared/data "
+            f"does. Fix: point {DATA_DIR_ENV} (or --data-dir / data_dir=) at such a folder{hub}"
         )
     return path
