@@ -57,7 +57,7 @@ def make_report(
                    "energy_kwh": energy_kwh, "co2_kg": co2_kg},
         "flops": {"flops": None},
         "quality": {"primary_metric": metric, "greater_is_better": greater_is_better,
-                    "eval": {} if value is None else {metric: value, "eval_loss": 0.3}},
+                    "eval": {} if value is None else {"eval_loss": 0.3, metric: value}},
         "environment": {"python": "3.11", "device": "cpu"},
     }
 
