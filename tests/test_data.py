@@ -122,7 +122,9 @@ def test_bibleqa_count_and_first_and_last(data_dir: Path) -> None:
         (933, None, "They must eat it on the day it is offered", "Lev 7:15"),  # full stop before the reference
     ],
 )
-def test_bibleqa_hand_picked_rows(data_dir: Path, number: int, question: str | None, answer: str, reference: str) -> None:
+def test_bibleqa_hand_picked_rows(
+    data_dir: Path, number: int, question: str | None, answer: str, reference: str
+) -> None:
     rows = {row["number"]: row for row in load_bibleqa(data_dir)}
     row = rows[number]
     if question is not None:
@@ -252,8 +254,12 @@ def test_missing_folder_names_it_and_the_fix(tmp_path: Path, monkeypatch: pytest
 
 
 def test_missing_file_in_existing_folder(tmp_path: Path) -> None:
-    with pytest.raises(DataFileError, match="imdb_train_2500.jsonl.gz is missing"):
+    with pytest.raises(DataFileError, match="imdb_train_2500.jsonl.gz is missing") as info:
         load_imdb("train", data_dir=tmp_path)
+    assert "stanfordnlp/imdb" in str(info.value)  # the fallback without a data directory
+    with pytest.raises(DataFileError, match="1001.csv is missing") as info:
+        load_bibleqa(tmp_path)
+    assert "unset it" not in str(info.value)  # BibleQA has no fallback to offer
 
 
 # ---------------------------------------------------------------- malformed files

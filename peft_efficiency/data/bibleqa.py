@@ -18,7 +18,9 @@ from .paths import DataFileError, local_file, resolve_data_dir
 from .readers import read_csv
 
 BIBLEQA_SOURCES = {"1001": ("bibleqa/1001.csv", "\t"), "1001-new": ("bibleqa/1001-new.csv", ",")}
-BIBLEQA_ORIGIN = "the GitHub repository helen-jiahe-zhao/BibleQA (data/bible_qa/) - see ../shared/data/bibleqa/SOURCE.txt"
+BIBLEQA_ORIGIN = (
+    "the GitHub repository helen-jiahe-zhao/BibleQA (data/bible_qa/) - see ../shared/data/bibleqa/SOURCE.txt"
+)
 BIBLEQA_FEATURES = datasets.Features(
     {
         "number": datasets.Value("int32"),
@@ -72,7 +74,9 @@ def split_answer(raw: str) -> tuple[str, str]:
 def _numbered(text: str, path: Path, row: int, column: str) -> tuple[int, str]:
     match = _LIST_NUMBER.match(text)
     if match is None:
-        raise DataFileError(f"data file {path}: row {row} column '{column}' does not start with a list number 'N. ': {text!r:.80}")
+        raise DataFileError(
+            f"data file {path}: row {row} column '{column}' does not start with a list number 'N. ': {text!r:.80}"
+        )
     return int(match.group(1)), text[match.end() :].strip()
 
 

@@ -99,7 +99,9 @@ def read_json(path: Path) -> Any:
             ) from exc
 
 
-def read_csv(path: Path, columns: Sequence[str], delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL) -> list[dict[str, str]]:
+def read_csv(
+    path: Path, columns: Sequence[str], delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL
+) -> list[dict[str, str]]:
     """Read a delimited text file with a header row holding ``columns``; any line ending (CR, LF, CRLF) works.
 
     Every data row must have as many fields as the header. Rows come back as dicts keyed by header name.

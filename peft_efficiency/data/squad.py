@@ -45,7 +45,8 @@ def _flatten(document: Any, path: Path) -> dict[str, list]:
                 check_fields(qa, {"id": str, "question": str, "answers": list}, path, f"{where} question {q_no}")
                 texts, starts = [], []
                 for n_no, answer in enumerate(qa["answers"], start=1):
-                    check_fields(answer, {"text": str, "answer_start": int}, path, f"{where} question {q_no} answer {n_no}")
+                    where_answer = f"{where} question {q_no} answer {n_no}"
+                    check_fields(answer, {"text": str, "answer_start": int}, path, where_answer)
                     texts.append(answer["text"])
                     starts.append(answer["answer_start"])
                 if not texts:
