@@ -1,0 +1,75 @@
+"""`FlopsCallback`: a PEFT-aware training FLOPs estimate, MFU, and the Trainer's own `total_flos` beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from peft_efficiency.callbacks.base import MeasurementCallback
+from peft_efficiency.trackers.distributed import gather_objects, world_size
+from peft_efficiency.trackers.flops import device_peak_flops_per_second, estimate_training_flops
+
+
+class FlopsCallback(MeasurementCallback):
+    """Estimates training FLOPs from the tokens actually processed (formula in `peft_efficiency.trackers.flops`).
+
+    Measures: `efficiency/flops` (forward over all weights, activation gradients through the network, weight
+    gradients only for trainable weights, virtual tokens of prompt methods counted), `efficiency/mfu` (FLOPs /
+    (train seconds x device peak x processes) where the device's peak is known; null on CPU) and the Trainer's
+    `total_flos` (which assumes every weight is trained) for comparison.
+
+    Example: `Trainer(..., callbacks=[FlopsCallback()])`
+    """
+
+    name = "flops"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # internal state
+        self.model: Any = None
+        self.state: Any = None
+        self.half_precision = False
+        self.device_name: str | None = None
+        self.prior_flops = 0.0
+        self.last_flops: float | None = None
+
+    def restore_state(self, saved: dict[str, Any]) -> None:
+        self.prior_flops = float(saved.get("flops") or 0.0)
+
+    def carry_state(self) -> dict[str, Any]:
+        self.measure(final=False, collective=True)
+        return {"flops": self.last_flops}
+
+    def start(self, args: Any, state: Any, model: Any) -> None:
+        self.model, self.state = model, state
+        self.prior_flops, self.last_flops = 0.0, None
+        self.half_precision = bool(getattr(args, "bf16", False) or getattr(args, "fp16", False))
+        device = getattr(args, "device", None)
+        is_cuda = getattr(device, "type", None) == "cuda" and torch.cuda.is_available()
+        self.device_name = torch.cuda.get_device_name(device) if is_cuda else None
+
+    def measure(self, final: bool, collective: bool) -> dict[str, Any]:
+        if self.model is None:
+            return {}
+        samples, tokens = self.session.counter.read()
+        if collective:
+            gathered = gather_objects((samples, tokens))
+            samples, tokens = sum(g[0] for g in gathered), sum(g[1] for g in gathered)
+        section: dict[str, Any] = {"unavailable": {}, "trainer_total_flos": float(getattr(self.state, "total_flos", 0.0)) or None}
+        if not tokens:
+            section.update(flops=None, mfu=None)
+            section["unavailable"]["flops"] = "no training tokens were seen (no input_ids/attention_mask in the forward passes)"
+        else:
+            section.update(estimate_training_flops(self.model, samples, tokens))
+            section["session_flops"] = section["flops"]
+            section["flops"] = section["session_flops"] + self.prior_flops
+            self.last_flops = section["flops"]
+            seconds = self.session.clock.train_seconds()
+            peak = device_peak_flops_per_second(self.device_name, self.half_precision)
+            section["device_peak_flops_per_second"] = peak
+            section["mfu"] = section["session_flops"] / (seconds * peak * world_size()) if peak and seconds > 0 else None
+            if peak is None:
+                section["unavailable"]["mfu"] = f"no known peak FLOP/s for device {self.device_name or 'cpu'}"
+        self.session.update("flops", section)
+        return {"efficiency/flops": section["flops"], "efficiency/mfu": section["mfu"]}

@@ -1,0 +1,1 @@
+"""Measurement trackers, one module per quantity; the callbacks in `peft_efficiency.callbacks` drive them."""

@@ -1,0 +1,55 @@
+"""The environment a run ran in: package versions, Python, platform, device, git commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from typing import Any
+
+import torch
+
+PACKAGES = ("peft-efficiency", "torch", "transformers", "peft", "accelerate", "datasets", "trl", "codecarbon",
+            "lm_eval", "bitsandbytes", "deepspeed", "tokenizers", "numpy")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_description(device: torch.device | str | None) -> str:
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def git_commit(cwd: str | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or os.getcwd(), capture_output=True, text=True, timeout=2)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def collect_environment(device: torch.device | str | None, world_size: int, mixed_precision: str | None,
+                        distributed_type: str | None) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "device": device_description(device),
+        "device_count": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        "cpu_count": os.cpu_count(),
+        "world_size": world_size,
+        "mixed_precision": mixed_precision,
+        "distributed_type": distributed_type,
+        "git_commit": git_commit(),
+    }
