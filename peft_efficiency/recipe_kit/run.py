@@ -1,0 +1,78 @@
+"""Pieces every recipe's train.py uses: TrainingArguments from the settings, the EfficiencyCallback (one line),
+and the `main` wrapper that turns user-caused errors into one clear message and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from peft_efficiency.recipe_kit.args import energy_enabled, max_steps
+from peft_efficiency.recipe_kit.config import RecipeConfig
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from peft_efficiency.data import DataFileError, DataUnavailableError
+    from peft_efficiency.methods import MethodError, MethodUnavailableError
+    from peft_efficiency.recipe_kit.models import ModelLoadError
+
+    return (MethodError, MethodUnavailableError, DataFileError, DataUnavailableError, ModelLoadError)
+
+
+def training_arguments(config: RecipeConfig, args: argparse.Namespace, output_dir: Path, *, run_name: str,
+                       evaluate_each_epoch: bool = True, **extra: Any):
+    """`TrainingArguments` carrying the recipe settings (lr, epochs, batch, weight decay), with no checkpoints."""
+    from transformers import TrainingArguments
+
+    steps = max_steps(args)
+    per_epoch = evaluate_each_epoch and steps < 0
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        run_name=run_name,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        weight_decay=config.weight_decay,
+        eval_strategy="epoch" if per_epoch else "no",
+        logging_strategy="epoch" if per_epoch else "steps",
+        logging_steps=1 if not per_epoch else 500,
+        save_strategy="no",
+        report_to=[],
+        seed=args.seed,
+        use_cpu=args.smoke,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        **extra,
+    )
+
+
+def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recipe: str, task: str, entry: str,
+                        quality_metric: str, greater_is_better: bool = True):
+    """The one line that attaches the measurement: EfficiencyCallback labelled with recipe, task and method."""
+    from peft_efficiency import EfficiencyCallback
+
+    return EfficiencyCallback(
+        method=config.method, task=task, model_name=(args.model_path and Path(args.model_path).name) or config.model,
+        labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower()},
+        quality_metric=quality_metric, greater_is_better=greater_is_better,
+        energy=energy_enabled(args), country_iso_code=args.country_iso_code,
+    )
+
+
+def recipe_main(run: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Call `run(argv)`; a user-caused error (bad method, data, model) prints `error: ...` and returns 2."""
+    try:
+        return int(run(argv) or 0)
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def describe_run(config: RecipeConfig, entry: str, output_dir: Path, model: Any) -> None:
+    """One line on stdout saying what is about to train."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    print(f"[{entry}] method={config.method} model={config.model} trainable={trainable:,}/{total:,} "
+          f"lr={config.learning_rate} epochs={config.epochs} batch={config.batch_size} -> {output_dir}", flush=True)
