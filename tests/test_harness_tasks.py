@@ -111,3 +111,16 @@ def test_task_sizes_match_the_data(task_manager):
     assert len(tasks["boolq_sl_humant"].eval_docs) == 18
     assert len(tasks["imdb"].eval_docs) == 2500
     assert len(tasks["bibleqa"].eval_docs) == 886
+
+
+def test_data_dir_from_metadata_and_a_malformed_file_named(tmp_path):
+    from peft_efficiency.data import DataFileError
+
+    missing = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(tmp_path / "nope")})
+    with pytest.raises(DataFileError, match="nope"):
+        missing.load(["bibleqa"])
+    (tmp_path / "bibleqa").mkdir()
+    (tmp_path / "bibleqa" / "1001.csv").write_text("garbage\n", encoding="utf-8")
+    malformed = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(tmp_path)})
+    with pytest.raises(DataFileError, match="1001.csv"):
+        malformed.load(["bibleqa"])
