@@ -65,9 +65,6 @@ class MeasurementCallback(TrainerCallback):
     def _session(self, args: Any) -> RunSession:
         if self.session is None:
             self.session = RunSession.for_args(args)
-        for part in self.parts():
-            if part not in self.session.participants:
-                self.session.participants.append(part)
         return self.session
 
     def on_init_end(self, args, state, control, **kwargs):
@@ -87,6 +84,8 @@ class MeasurementCallback(TrainerCallback):
         saved = self._read_carried_state(session)
         self.training, self.finalized = True, False
         for part in self.parts():
+            if part not in session.participants:
+                session.participants.append(part)
             part.session, part.training, part.finalized = session, True, False
             part.start(args, state, model)
             if saved is not None:

@@ -57,20 +57,24 @@ class RunSession:
     def __init__(self, output_dir: str) -> None:
         self.output_dir = output_dir
         self.report_file = Path(output_dir) / REPORT_FILENAME
+        self.trainer: Any = None
+        self.resume_checkpoint: str | None = None
+        self._began_state: Any = None
+        self._write_warned = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything measured: a new train() call starts a new report."""
         self.labels: dict[str, Any] = {}
-        self.sections: dict[str, dict[str, Any]] = {name: {} for name in ("params", "time", "memory", "energy", "flops", "quality", "environment")}
+        self.sections: dict[str, dict[str, Any]] = {name: {} for name in ("params", "time", "memory", "energy", "flops", "environment")}
         self.sections["quality"] = {"primary_metric": None, "greater_is_better": None, "eval": {}, "history": []}
         self.run: dict[str, Any] = {"status": "running", "error": None}
         self.clock = PhaseClock()
         self.counter = BatchCounter()
         self.is_main = True
-        self.resume_checkpoint: str | None = None
-        self.trainer: Any = None
-        self._began_state: Any = None
+        self.participants: list[Any] = []
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
-        self._write_warned = False
-        self.participants: list[Any] = []
 
     @classmethod
     def for_args(cls, args: Any) -> "RunSession":
@@ -111,10 +115,11 @@ class RunSession:
         """Start a training session once per train() call; True for the caller that started it."""
         if self._began_state is state and self.clock.running:
             return False
+        self.counter.detach()
+        self.reset()
         self._began_state = state
         self.is_main = bool(state.is_world_process_zero)
         self.clock.start()
-        self.counter = BatchCounter()
         self.counter.attach(model)
         self.run.update(status="running", error=None, started_at=utc_now(), ended_at=None, output_dir=self.output_dir,
                         run_name=getattr(args, "run_name", None), world_size=world_size(), global_step=state.global_step,
@@ -122,6 +127,8 @@ class RunSession:
         if state.global_step > 0:
             self.resume_checkpoint = self.resume_checkpoint or str(Path(self.output_dir) / f"checkpoint-{state.global_step}")
             self.run["resumed_from_checkpoint"] = self.resume_checkpoint
+        else:
+            self.resume_checkpoint = None
         return True
 
     def record_eval(self, state: Any, metrics: dict[str, Any]) -> bool:

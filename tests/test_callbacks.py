@@ -1,0 +1,129 @@
+"""EfficiencyCallback and each concern's callback on tiny Trainer runs; figures checked against values worked out
+from the data set and the config, and the report checked against its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from transformers import Trainer
+
+from foundation_helpers import SEQ, classification_dataset, lengths, tiny_bert, training_args
+from peft_efficiency import EfficiencyCallback
+from peft_efficiency.callbacks import EnergyCallback, FlopsCallback, MemoryCallback, ParameterCallback, ThroughputCallback
+from peft_efficiency.report import SCHEMA_PATH, load_report
+from test_params import BERT_TOTAL, H, I, L
+
+N = 24
+TOKENS_PER_EPOCH = sum(lengths(N))
+REQUIRED_METRICS = ["efficiency/trainable_params", "efficiency/total_params", "efficiency/trainable_percent",
+                    "efficiency/train_seconds", "efficiency/samples_per_second", "efficiency/tokens_per_second",
+                    "efficiency/peak_memory_bytes", "efficiency/energy_kwh", "efficiency/co2_kg", "efficiency/flops"]
+
+
+def hand_flops(samples: int, tokens: int) -> float:
+    """The documented formula, from the config: every Linear of the tiny BERT is trainable."""
+    matmul = L * (4 * H * H + 2 * H * I) + H * H + H * 2
+    forward = 2 * matmul + 4 * L * (tokens / samples) * H
+    return tokens * (2 * forward + 2 * matmul)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    args = training_args(out, num_train_epochs=2, eval_strategy="epoch", save_strategy="epoch")
+    trainer = Trainer(model=tiny_bert(), args=args, train_dataset=classification_dataset(N), eval_dataset=classification_dataset(8, seed=5),
+                      callbacks=[EfficiencyCallback(task="toy", labels={"case": "full_run"})])
+    result = trainer.train()
+    return trainer, result, load_report(out)
+
+
+def test_required_metrics_in_train_metrics_and_log_history(full_run):
+    trainer, result, _ = full_run
+    for key in REQUIRED_METRICS:
+        assert key in result.metrics, key
+        assert trainer.state.log_history[-1][key] == result.metrics[key]
+    assert result.metrics["efficiency/trainable_params"] == BERT_TOTAL
+    assert result.metrics["efficiency/trainable_percent"] == 100.0
+    periodic = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert periodic and all("efficiency/train_seconds" in entry for entry in periodic)
+
+
+def test_counts_and_times_match_the_data(full_run):
+    trainer, result, report = full_run
+    time = report["time"]
+    assert time["samples"] == 2 * N
+    assert time["tokens"] == 2 * TOKENS_PER_EPOCH
+    assert time["steps"] == trainer.state.global_step == 2 * (N // 4)
+    assert time["warmup_steps"] == 1 and time["step_seconds_median"] <= time["step_seconds_p90"]
+    assert time["evaluations"] == 2 and time["saves"] == 2
+    assert 0 < time["eval_seconds"] and 0 < time["save_seconds"]
+    assert time["train_seconds"] + time["eval_seconds"] + time["save_seconds"] <= result.metrics["train_runtime"] + 0.05
+    assert time["samples_per_second"] == pytest.approx(2 * N / time["train_seconds"])
+    assert time["tokens_per_second"] == pytest.approx(2 * TOKENS_PER_EPOCH / time["train_seconds"])
+
+
+def test_flops_follow_the_documented_formula(full_run):
+    trainer, _, report = full_run
+    assert report["flops"]["flops"] == pytest.approx(hand_flops(2 * N, 2 * TOKENS_PER_EPOCH))
+    assert report["flops"]["trainer_total_flos"] == trainer.state.total_flos
+    assert report["flops"]["mfu"] is None and "mfu" in report["flops"]["unavailable"]
+
+
+def test_report_is_valid_and_complete(full_run):
+    _, _, report = full_run
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    assert report["run"]["status"] == "completed"
+    assert (report["run"]["method"], report["run"]["task"], report["run"]["labels"]) == ("full", "toy", {"case": "full_run"})
+    assert report["params"]["trainable"] == report["params"]["total"] == BERT_TOTAL
+    assert [entry["epoch"] for entry in report["quality"]["history"]] == [1.0, 2.0]
+    assert "eval_loss" in report["quality"]["eval"]
+    assert report["memory"]["per_rank"][0]["peak_rss_bytes"] == report["memory"]["peak_memory_bytes"] > 0
+    assert report["environment"]["packages"]["transformers"]
+    energy = report["energy"]
+    if energy["status"] == "measured":
+        assert energy["energy_kwh"] > 0 and energy["eval"]["energy_kwh"] > 0 and energy["sources"]
+        assert energy["train"]["energy_kwh"] == pytest.approx(energy["train"]["cpu_kwh"] + energy["train"]["gpu_kwh"] + energy["train"]["ram_kwh"])
+    else:
+        assert energy["reason"]
+
+
+def test_evaluate_after_training_lands_in_quality(full_run, tmp_path):
+    trainer, _, _ = full_run
+    metrics = trainer.evaluate()
+    report = load_report(trainer.args.output_dir)
+    assert report["quality"]["eval"]["eval_loss"] == metrics["eval_loss"]
+
+
+ALONE = {
+    ParameterCallback: ("params", ["efficiency/trainable_params"]),
+    ThroughputCallback: ("time", ["efficiency/train_seconds", "efficiency/tokens_per_second"]),
+    MemoryCallback: ("memory", ["efficiency/peak_memory_bytes"]),
+    FlopsCallback: ("flops", ["efficiency/flops"]),
+    EnergyCallback: ("energy", ["efficiency/energy_kwh"]),
+}
+
+
+@pytest.mark.parametrize("callback_cls", list(ALONE), ids=lambda c: c.__name__)
+def test_each_callback_works_alone(callback_cls, tmp_path):
+    section, keys = ALONE[callback_cls]
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=3), train_dataset=classification_dataset(N),
+                      callbacks=[callback_cls()])
+    metrics = trainer.train().metrics
+    ours = {k for k in metrics if k.startswith("efficiency/")}
+    assert set(keys) <= ours or callback_cls is EnergyCallback
+    others = {s for c, (s, _) in ALONE.items() if c is not callback_cls}
+    report = load_report(tmp_path)
+    assert report["run"]["status"] == "completed" and report[section]
+    assert all(not report[s] for s in others - {"energy"} if s != section)
+    if callback_cls is ParameterCallback:
+        assert ours == {"efficiency/trainable_params", "efficiency/total_params", "efficiency/trainable_percent"}
+
+
+def test_two_standalone_callbacks_share_one_report(tmp_path):
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=3), train_dataset=classification_dataset(N),
+                      callbacks=[ParameterCallback(), ThroughputCallback()])
+    trainer.train()
+    report = load_report(tmp_path)
+    assert report["params"]["trainable"] == BERT_TOTAL and report["time"]["samples"] == 3 * 4
