@@ -89,3 +89,26 @@ def test_bibleqa_real_data(tiny_hflm, task_manager):
     strict = sum(normalize_answer(f) == normalize_answer(g) for f, g in zip(first_lines, golds)) / LIMIT
     assert results["strict_em,none"] == pytest.approx(strict)
     assert all(s["doc"]["reference"] for s in samples)  # the verse reference stays in the document
+
+
+@pytest.mark.slow
+def test_peft_adapter_is_applied_through_peft_argument(tiny_hflm, task_manager, tmp_path):
+    """`--model_args pretrained=BASE,peft=ADAPTER`: lm-eval's HFLM wraps the base model with the saved adapter."""
+    from lm_eval.models.huggingface import HFLM
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base, tokenizer = tiny_hflm.model, tiny_hflm.tokenizer
+    base.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    # init_lora_weights=False gives a non-zero update, so the adapted model scores differently from the base
+    adapter = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter.save_pretrained(tmp_path / "adapter")
+    adapter.unload()  # give `base` back its plain modules for the other tests
+
+    adapted = HFLM(pretrained=str(tmp_path / "base"), peft=str(tmp_path / "adapter"), batch_size=4, max_length=1024, device="cpu")
+    assert isinstance(adapted.model, PeftModel)
+    _, adapted_samples = _run(adapted, "imdb", task_manager)
+    _, base_samples = _run(tiny_hflm, "imdb", task_manager)
+    adapted_ll = [pair[0] for s in adapted_samples for pair in s["filtered_resps"]]
+    base_ll = [pair[0] for s in base_samples for pair in s["filtered_resps"]]
+    assert adapted_ll != pytest.approx(base_ll)
