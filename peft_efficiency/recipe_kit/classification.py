@@ -9,11 +9,11 @@ import numpy as np
 
 def tokenize_dataset(dataset: Any, tokenizer: Any, max_length: int, text: str, pair: str | None = None,
                      label: str = "label") -> Any:
-    """Tokenize column `text` (and `pair`) truncated to `max_length`; keep only model inputs and `labels`."""
+    """Tokenize column `text` (and `pair`, which is what gets truncated) to `max_length`; keep model inputs and `labels`."""
 
     def encode(batch: dict[str, list]) -> dict[str, Any]:
         args = (batch[text], batch[pair]) if pair else (batch[text],)
-        enc = tokenizer(*args, truncation="only_first" if pair else True, max_length=max_length)
+        enc = tokenizer(*args, truncation="only_second" if pair else True, max_length=max_length)
         enc["labels"] = [int(v) for v in batch[label]]
         return enc
 

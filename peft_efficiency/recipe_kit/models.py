@@ -59,3 +59,16 @@ def load_model_and_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.eos_token_id
     return model, tokenizer
+
+
+def usable_length(model: Any, max_length: int) -> int:
+    """Tokens per example that fit the model: `max_length`, less the virtual tokens prompt methods prepend, within
+    the position table (RoBERTa's positions start after its padding index)."""
+    from peft_efficiency.methods import prepended_virtual_tokens
+
+    config = model.config
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if limit and getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= (config.pad_token_id or 0) + 1
+    length = min(max_length, limit) if limit else max_length
+    return length - prepended_virtual_tokens(model)

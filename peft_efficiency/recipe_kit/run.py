@@ -70,9 +70,9 @@ def recipe_main(run: Callable[[list[str] | None], int], argv: list[str] | None =
         return 2
 
 
-def describe_run(config: RecipeConfig, entry: str, output_dir: Path, model: Any) -> None:
+def describe_run(config: RecipeConfig, entry: str, output_dir: Path, model: Any, model_path: str | None = None) -> None:
     """One line on stdout saying what is about to train."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    print(f"[{entry}] method={config.method} model={config.model} trainable={trainable:,}/{total:,} "
+    print(f"[{entry}] method={config.method} model={model_path or config.model} trainable={trainable:,}/{total:,} "
           f"lr={config.learning_rate} epochs={config.epochs} batch={config.batch_size} -> {output_dir}", flush=True)

@@ -19,7 +19,7 @@ from peft_efficiency.methods import prepare_model
 from peft_efficiency.recipe_kit.args import output_dir as run_dir
 from peft_efficiency.recipe_kit.classification import classification_metrics, epoch_table, tokenize_dataset
 from peft_efficiency.recipe_kit.config import RecipeConfig
-from peft_efficiency.recipe_kit.models import load_model_and_tokenizer
+from peft_efficiency.recipe_kit.models import load_model_and_tokenizer, usable_length
 from peft_efficiency.recipe_kit.run import describe_run, efficiency_callback, training_arguments
 
 
@@ -58,13 +58,14 @@ def train_classifier(
                                                 smoke_texts=texts, model_path=args.model_path, scratch_dir=out,
                                                 num_labels=2)
     model = prepare_model(model, config.method, config.method_options)
-    describe_run(config, args.method, out, model)
+    describe_run(config, args.method, out, model, args.model_path)
     clock = EpochClock()
+    length = usable_length(model, config.max_length)
     trainer = Trainer(
         model=model,
         args=training_arguments(config, args, out, run_name=args.method),
-        train_dataset=tokenize_dataset(train, tokenizer, config.max_length, text, pair),
-        eval_dataset=tokenize_dataset(evaluation, tokenizer, config.max_length, text, pair),
+        train_dataset=tokenize_dataset(train, tokenizer, length, text, pair),
+        eval_dataset=tokenize_dataset(evaluation, tokenizer, length, text, pair),
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=classification_metrics,
         callbacks=[efficiency_callback(config, args, recipe=recipe, task=task, entry=args.method,
