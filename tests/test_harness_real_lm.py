@@ -6,7 +6,6 @@ real documents and that each reported score equals the one recomputed by hand fr
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -39,8 +38,7 @@ def tiny_hflm(data_dir: Path):
 
 @pytest.fixture(scope="module")
 def task_manager(data_dir: Path) -> TaskManager:
-    os.environ["PEFT_EFFICIENCY_DATA_DIR"] = str(data_dir)
-    return TaskManager(include_path=str(tasks_path()), include_defaults=False)
+    return TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(data_dir)})
 
 
 def _run(lm, task: str, task_manager: TaskManager) -> tuple[dict, list[dict]]:

@@ -27,10 +27,7 @@ LIMIT = 12
 
 @pytest.fixture(scope="module")
 def task_manager(data_dir: Path) -> TaskManager:
-    import os
-
-    os.environ["PEFT_EFFICIENCY_DATA_DIR"] = str(data_dir)
-    return TaskManager(include_path=str(tasks_path()), include_defaults=False)
+    return TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(data_dir)})
 
 
 def _evaluate(lm: FakeLM, tasks: list[str], task_manager: TaskManager, limit: int | None = LIMIT) -> dict:
