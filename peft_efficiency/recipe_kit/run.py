@@ -20,13 +20,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def training_arguments(config: RecipeConfig, args: argparse.Namespace, output_dir: Path, *, run_name: str,
-                       evaluate_each_epoch: bool = True, **extra: Any):
-    """`TrainingArguments` carrying the recipe settings (lr, epochs, batch, weight decay), with no checkpoints."""
+                       evaluate_each_epoch: bool = True, args_cls: Any = None, **extra: Any):
+    """`TrainingArguments` (or `args_cls`, e.g. trl's SFTConfig) with the recipe settings and no checkpoints."""
     from transformers import TrainingArguments
+
+    args_cls = args_cls or TrainingArguments
 
     steps = max_steps(args)
     per_epoch = evaluate_each_epoch and steps < 0
-    return TrainingArguments(
+    return args_cls(
         output_dir=str(output_dir),
         run_name=run_name,
         learning_rate=config.learning_rate,
