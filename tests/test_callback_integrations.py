@@ -55,13 +55,14 @@ def test_sft_trainer_with_lora_on_a_llama(tmp_path):
     dataset = causal_dataset(16).remove_columns(["labels", "attention_mask"])
     dataset = dataset.map(lambda row: {"input_ids": [t for t in row["input_ids"] if t != 0]})
     config = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_train_epochs=1, logging_steps=2, report_to=[],
-                       use_cpu=True, save_strategy="no", disable_tqdm=True, max_length=32)
+                       use_cpu=True, save_strategy="steps", save_steps=4, disable_tqdm=True, max_length=32)
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=word_tokenizer(),
                          callbacks=[EfficiencyCallback(task="toy-sft")])
     metrics = trainer.train().metrics
     report = load_report(tmp_path)
     assert metrics["efficiency/trainable_params"] == model.get_nb_trainable_parameters()[0]
     assert report["run"]["method"] == "lora"
+    assert report["params"]["adapter_bytes"] == (tmp_path / "checkpoint-4" / "adapter_model.safetensors").stat().st_size
     assert report["time"]["samples"] == 16
     assert report["time"]["tokens"] == sum(lengths(16))  # a tokenized data set is used as is (no EOS added)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from peft_efficiency.callbacks.session import STATE_FILENAME, RunSession, find_trainer
+from peft_efficiency.callbacks.session import STATE_FILENAME, RunSession, find_trainer, move_before_reporters
 from peft_efficiency.report import write_report
 
 logger = logging.getLogger("peft_efficiency")
@@ -54,6 +54,9 @@ class MeasurementCallback(TrainerCallback):
 
     def restore_state(self, saved: dict[str, Any]) -> None: ...
 
+    def checkpoint_saved(self, checkpoint_dir: Path) -> None:
+        """The Trainer has just written `checkpoint_dir`."""
+
     def collect_local_on_abort(self) -> None:
         """train() raised: record this process's figures so far, without collective calls."""
         self.measure(final=True, collective=False)
@@ -77,8 +80,6 @@ class MeasurementCallback(TrainerCallback):
         if session.trainer is None:  # added with trainer.add_callback(): bind now (no train() wrapper then)
             trainer = find_trainer(self)
             if trainer is not None:
-                from peft_efficiency.callbacks.session import move_before_reporters
-
                 move_before_reporters(trainer, self)
         session.begin(args, state, model)
         saved = self._read_carried_state(session)
@@ -166,8 +167,11 @@ class MeasurementCallback(TrainerCallback):
         if self.session is None or not self.training:
             return
         self.session.record_save(state)
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        for part in self.parts():
+            part.checkpoint_saved(checkpoint)
         carried = {part.name: part.carry_state() for part in self.parts()}
-        self._write_carried_state(Path(args.output_dir) / f"checkpoint-{state.global_step}", carried, state)
+        self._write_carried_state(checkpoint, carried, state)
 
     def _write_carried_state(self, checkpoint: Path, carried: dict[str, Any], state: Any) -> None:
         if not state.is_world_process_zero or not checkpoint.is_dir():

@@ -58,20 +58,6 @@ class EfficiencyCallback(MeasurementCallback):
     def parts(self) -> list[MeasurementCallback]:
         return self._parts
 
-    def on_save(self, args, state, control, **kwargs):
-        super().on_save(args, state, control, **kwargs)
-        # adapter size of the checkpoint just written
-        params = self._parts[0]
-        if isinstance(params, ParameterCallback) and params.count is not None:
-            from pathlib import Path
-
-            from peft_efficiency.params import adapter_size_bytes
-
-            size = adapter_size_bytes(Path(args.output_dir) / f"checkpoint-{state.global_step}")
-            if size is not None:
-                params.count.adapter_bytes = size
-                self.session.update("params", {"adapter_bytes": size})
-
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         super().on_train_begin(args, state, control, model=model, **kwargs)
         session = self.session

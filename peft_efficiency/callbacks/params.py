@@ -37,13 +37,11 @@ class ParameterCallback(MeasurementCallback):
         data["groups"] = {name: dict(group) for name, group in data["groups"].items()}
         return data
 
-    def on_save(self, args, state, control, **kwargs):
-        super().on_save(args, state, control, **kwargs)
-        if self.count is not None and self.session is not None:
-            size = adapter_size_bytes(Path(args.output_dir) / f"checkpoint-{state.global_step}")
-            if size is not None:
-                self.count.adapter_bytes = size
-                self.session.update("params", {"adapter_bytes": size})
+    def checkpoint_saved(self, checkpoint_dir: Path) -> None:
+        size = adapter_size_bytes(checkpoint_dir)
+        if self.count is not None and size is not None:
+            self.count.adapter_bytes = size
+            self.session.update("params", {"adapter_bytes": size})
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         if self.count is None:

@@ -65,7 +65,7 @@ class RunSession:
 
     def reset(self) -> None:
         """Forget everything measured: a new train() call starts a new report."""
-        self.labels: dict[str, Any] = {}
+        self.labels: dict[str, Any] = {"method": None, "task": None, "model_name": None, "labels": {}}
         self.sections: dict[str, dict[str, Any]] = {name: {} for name in ("params", "time", "memory", "energy", "flops", "environment")}
         self.sections["quality"] = {"primary_metric": None, "greater_is_better": None, "eval": {}, "history": []}
         self.run: dict[str, Any] = {"status": "running", "error": None}
@@ -176,8 +176,7 @@ class RunSession:
         self.sections.setdefault(section, {}).update(data)
 
     def report(self) -> dict[str, Any]:
-        return {"schema_version": REPORT_SCHEMA_VERSION, "run": {**self.run, "labels": self.labels.get("labels", {}),
-                **{k: v for k, v in self.labels.items() if k != "labels"}}, **self.sections}
+        return {"schema_version": REPORT_SCHEMA_VERSION, "run": {**self.run, **self.labels}, **self.sections}
 
     def write(self) -> None:
         """Write the report atomically from the main process; a failure is reported once, never raised."""
