@@ -19,7 +19,8 @@ from peft_efficiency.compare.render import format_cell
 from peft_efficiency.compare.table import GroupTable
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-KNOWN_METHODS = ["full", "lora", "ia3", "bitfit", "prompt_tuning", "loha", "prefix_tuning", "p_tuning", "qlora", "base"]
+# the method registry's names (peft_efficiency.methods), so a method keeps its colour in every figure
+KNOWN_METHODS = ["full", "lora", "ia3", "bitfit", "prompt", "loha", "prefix", "ptuning", "qlora", "base"]
 # (value key, axis label, column kind for point labels)
 PARETO_AXES = [
     ("trainable_params", "trainable parameters (log scale)", "count"),
@@ -39,35 +40,39 @@ def _pyplot():
 
 
 def method_colors(table: GroupTable) -> dict[str, str]:
-    """A colour per method, stable across figures (known methods keep theirs across groups too)."""
-    colors: dict[str, str] = {}
-    extra = 0
-    for row in table.rows:
-        name = row.method.lower()
-        if name in colors:
-            continue
-        if name in KNOWN_METHODS:
-            colors[name] = PALETTE[KNOWN_METHODS.index(name) % len(PALETTE)]
-        else:
-            colors[name] = PALETTE[(len(KNOWN_METHODS) + extra) % len(PALETTE)]
-            extra += 1
+    """A colour per method: registry methods keep theirs in every figure; others take the first colour unused here."""
+    names = list(dict.fromkeys(row.method.lower() for row in table.rows))
+    colors = {n: PALETTE[KNOWN_METHODS.index(n) % len(PALETTE)] for n in names if n in KNOWN_METHODS}
+    for name in names:
+        if name not in colors:
+            free = [c for c in PALETTE if c not in colors.values()] or PALETTE
+            colors[name] = free[0]
     return colors
 
 
+def _set_offset(ann, offset: tuple[int, int], ha: str, va: str) -> None:
+    ann.xyann = offset
+    ann.set_ha(ha)
+    ann.set_va(va)
+
+
 def _place_labels(ax, annotations: list) -> None:
-    """Move each point label to the first of four offsets whose box overlaps no label placed before it."""
-    fig = ax.figure
-    renderer = fig.canvas.get_renderer()
+    """Move each point label to the first of four offsets whose box stays inside the axes and overlaps no label
+    placed before it (else the first that overlaps nothing, else the default)."""
+    renderer = ax.figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    candidates = (((7, 4), "left", "bottom"), ((7, -4), "left", "top"), ((-7, 4), "right", "bottom"), ((-7, -4), "right", "top"))
     placed = []
     for ann in annotations:
-        for offset, ha, va in (((7, 4), "left", "bottom"), ((7, -4), "left", "top"),
-                               ((-7, 4), "right", "bottom"), ((-7, -4), "right", "top")):
-            ann.xyann = offset
-            ann.set_ha(ha)
-            ann.set_va(va)
+        scored = []
+        for rank, (offset, ha, va) in enumerate(candidates):
+            _set_offset(ann, offset, ha, va)
             box = ann.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in placed):
-                break
+            clash = any(box.overlaps(other) for other in placed)
+            outside = not (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
+            scored.append((clash, outside, rank))
+        _, _, best = min(scored)
+        _set_offset(ann, *candidates[best])
         placed.append(ann.get_window_extent(renderer))
 
 
@@ -85,7 +90,7 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
     ax.set_xlabel(label)
     ax.grid(True, alpha=0.3)
     for i, (x, y) in enumerate(points):  # runs with a quality but no place on this axis: a reference line
-        if i in usable or y is None:
+        if i in usable or y is None or not usable:
             continue
         color = colors[table.rows[i].method.lower()]
         why = "not measured" if x is None else f"{format_cell(x, kind)}, not shown on a log axis"
@@ -116,7 +121,7 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
         ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.margins(x=0.25, y=0.15)
     arrow = "↑ better" if table.greater_is_better else "↓ better"
-    ax.text(0.02, 0.98, f"← cheaper   {arrow}", transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#444")
+    ax.set_title(f"← cheaper   {arrow}", loc="left", fontsize=8, color="#444")
     return annotations
 
 
