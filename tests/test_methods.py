@@ -246,3 +246,12 @@ def test_seed_002_tinybert_group_counts() -> None:
         assert trainable(prepare_model(BertForSequenceClassification(config), "encoder_only", {"train_head": False})) == 396_544
         model = BertForSequenceClassification(config)
         assert sum(p.numel() for p in model.parameters()) - (128 * 2 + 2) == 4_385_920  # the seed counts no classifier
+
+
+def test_seed_004_roberta_base_counts() -> None:
+    config = RobertaConfig(vocab_size=50_265, max_position_embeddings=514, type_vocab_size=1)  # roberta-base
+    with torch.device("meta"):
+        model = RobertaForSequenceClassification(config)
+        assert round(sum(p.numel() for p in model.parameters()) / 1e5) == 1246  # seed 004: 124.6M
+        lora = prepare_model(model, "lora", {"r": 16, "lora_alpha": 32, "target_modules": ["query", "key", "value"]})
+    assert lora.get_nb_trainable_parameters()[0] == 1_476_866  # seed 004: 1.48M (recipe's inferred LoRA setting)

@@ -1,0 +1,94 @@
+"""Every recipe x grid entry in smoke mode, in-process: a run report with the method's trainable count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from peft_efficiency.recipe_kit.config import load_recipe_config
+from peft_efficiency.report import load_report
+from recipe_helpers import RECIPES_DIR, grid_cases, load_recipe, recipe_names
+
+EXPECTED_RECIPES = {"squad_bert", "boolq_sl_bertic", "imdb_tinybert", "bibleqa_gpt2", "imdb_roberta"}
+
+
+def test_every_seed_has_a_recipe_with_readme_and_grid() -> None:
+    assert set(recipe_names()) == EXPECTED_RECIPES
+    for name in EXPECTED_RECIPES:
+        assert (RECIPES_DIR / name / "README.md").is_file(), name
+        assert (RECIPES_DIR / name / "configs" / "defaults.json").is_file(), name
+
+
+@pytest.mark.parametrize("recipe, entry", grid_cases())
+def test_smoke_run_writes_a_report(recipe: str, entry: str, data_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / entry
+    code = load_recipe(recipe).main(["--method", entry, "--smoke", "--data-dir", str(data_dir), "--output-dir", str(out)])
+    if load_recipe_config(RECIPES_DIR / recipe, entry).method == "qlora":
+        assert code == 2  # this CPU build has no CUDA/bitsandbytes 4-bit kernels: one clear message
+        assert "qlora cannot run here: it needs a CUDA GPU and bitsandbytes' 4-bit kernels" in capsys.readouterr().err
+        return
+    assert code == 0
+    report = load_report(out)
+    assert report["run"]["status"] == "completed"
+    stdout = capsys.readouterr().out
+    described = [line for line in stdout.splitlines() if line.startswith(f"[{entry}]")][0]
+    trainable = int(described.split("trainable=")[1].split("/")[0].replace(",", ""))
+    assert report["params"]["trainable"] == trainable  # the callback counts what the method left trainable
+    assert report["run"]["method"] == load_recipe_config(RECIPES_DIR / recipe, entry).method
+    assert report["quality"]["eval"], "quality metrics recorded"
+
+
+def test_per_method_settings_reach_the_run() -> None:
+    config = load_recipe_config(RECIPES_DIR / "boolq_sl_bertic", "lora")
+    assert (config.learning_rate, config.epochs, config.batch_size, config.weight_decay) == (2e-5, 20, 64, 0.01)
+    assert config.method_options == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "bias": "lora_only"}
+    tuned = load_recipe_config(RECIPES_DIR / "boolq_sl_bertic", "lora-tuned", {"epochs": 1})
+    assert tuned.learning_rate == 3e-4 and tuned.epochs == 1
+    squad = load_recipe_config(RECIPES_DIR / "squad_bert", "ptuning")
+    assert squad.max_length == 384 and squad.extra["doc_stride"] == 128 and squad.extra["max_answer_length"] == 30
+
+
+def test_bad_input_is_one_clear_message(data_dir: Path, tmp_path: Path, capsys) -> None:
+    recipe = load_recipe("imdb_roberta")
+    assert recipe.main(["--method", "lorra", "--smoke", "--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown method 'lorra' for recipe imdb_roberta" in err and "ia3-tuned" in err and "top_k_layers" in err
+    assert recipe.main(["--method", "full", "--smoke", "--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    broken = tmp_path / "data" / "imdb"
+    broken.mkdir(parents=True)
+    import gzip
+
+    with gzip.open(broken / "imdb_train_2500.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"text": "no label here"}) + "\n")
+    assert recipe.main(["--method", "full", "--smoke", "--data-dir", str(tmp_path / "data"), "--output-dir", str(tmp_path / "r")]) == 2
+    assert "label" in capsys.readouterr().err
+
+
+def test_squad_postprocess_recovers_gold_spans_from_oracle_logits(data_dir: Path) -> None:
+    from peft_efficiency.data import load_squad_v1
+    from peft_efficiency.metrics import squad_v1
+    from peft_efficiency.recipe_kit.smoke import smoke_tokenizer
+    from peft_efficiency.recipe_kit.squad_qa import eval_features, postprocess, train_features
+
+    dev = load_squad_v1("validation", data_dir).select(range(12))
+    tok = smoke_tokenizer(list(dev["context"]) + list(dev["question"]), "bert")
+    train = train_features(dev, tok, 96, 32)
+    feats = eval_features(dev, tok, 96, 32)
+    assert len(feats) > len(dev)  # long contexts overflow into several windows
+    # oracle logits: +10 at each training window's labelled start/end (CLS windows get their peak at CLS)
+    start = np.zeros((len(feats), 96)) - 10
+    end = np.zeros((len(feats), 96)) - 10
+    start[np.arange(len(feats)), train["start_positions"]] = 10
+    end[np.arange(len(feats)), train["end_positions"]] = 10
+    preds = postprocess(dev, feats, start, end, max_answer_length=30)
+    scores = squad_v1([preds[i] for i in dev["id"]], [a["text"] for a in dev["answers"]])
+    # every prediction is the gold answer, or the whole-token span enclosing it where the answer ends inside a
+    # token of the 400-word-piece smoke vocabulary (here 'golden' for 'gold': 11 of 12 exact)
+    assert all(a["text"][0] in preds[i] for i, a in zip(dev["id"], dev["answers"]))
+    assert scores["exact_match"] == pytest.approx(100 * 11 / 12)
+    shifted = postprocess(dev, feats, np.pad(start, ((0, 0), (5, 0))), np.pad(end, ((0, 0), (5, 0))), shift=5)
+    assert shifted == preds
