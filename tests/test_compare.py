@@ -173,3 +173,12 @@ def test_out_dir_writes_every_format(tmp_path: Path, run_dirs: list[Path]) -> No
     assert names == ["comparison.csv", "comparison.json", "comparison.md", "comparison.txt", "pareto-bars.png",
                      "pareto-bars.svg", "pareto.png", "pareto.svg", "report.html"]
     assert (out / "comparison.txt").read_text().startswith("== imdb · all-MiniLM-L6-v2 (5 runs;")
+
+
+def test_a_folder_of_runs_is_searched(tmp_path: Path) -> None:
+    write_runs(tmp_path / "runs" / "imdb", IMDB_RUNS)
+    (tmp_path / "runs" / "empty").mkdir()
+    rows, problems = load_runs([tmp_path / "runs"])
+    assert sorted(r.method for r in rows) == sorted(IMDB_RUNS) and problems == []
+    rows, problems = load_runs([tmp_path / "runs" / "empty"])
+    assert rows == [] and problems[0].skipped and "no run report here" in problems[0].message

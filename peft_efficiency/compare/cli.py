@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 all inputs read; 1 table made but some input skipped (named on stderr); "
                "2 nothing usable or bad arguments.",
     )
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders holding efficiency_report.json (or report files)")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders holding efficiency_report.json, report files, or a folder searched for reports")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format on stdout (default: table)")
     parser.add_argument("--metric", action="append", default=[], metavar="NAME",
                         help="extra quality metric column from quality.eval (repeatable), e.g. eval_f1")

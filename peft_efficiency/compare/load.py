@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peft_efficiency.report import ReportError, load_report, missing_sections, report_path
+from peft_efficiency.report import REPORT_FILENAME, ReportError, load_report, missing_sections, report_path
 
 
 @dataclass
@@ -125,7 +125,7 @@ def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[P
     """Load every run folder or report file; unusable ones are skipped and reported, never fatal.
 
     Args:
-        paths: run folders (holding `efficiency_report.json`) or report files, in display order.
+        paths: run folders (holding `efficiency_report.json`), report files, or folders of run folders.
 
     Returns:
         The rows read (labels made unique inside each group) and the problems met, each naming its file.
@@ -133,8 +133,7 @@ def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[P
     rows: list[RunRow] = []
     problems: list[Problem] = []
     seen: set[Path] = set()
-    for given in paths:
-        path = report_path(given)
+    for path in expand_inputs(paths):
         if path.resolve() in seen:
             continue
         seen.add(path.resolve())
@@ -148,6 +147,17 @@ def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[P
         rows.append(row)
     assign_labels(rows)
     return rows, problems
+
+
+def expand_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Report files to read: a run folder's report, or, for a folder without one, every report below it
+    (so `compare runs/` works like `compare runs/*/`); a folder with none anywhere stays, to be reported."""
+    files: list[Path] = []
+    for given in paths:
+        path = report_path(given)
+        nested = sorted(Path(given).rglob(REPORT_FILENAME)) if Path(given).is_dir() and not path.exists() else []
+        files += nested or [path]
+    return files
 
 
 def assign_labels(rows: list[RunRow]) -> None:
