@@ -43,7 +43,6 @@ def training_arguments(config: RecipeConfig, args: argparse.Namespace, output_di
         save_strategy="no",
         report_to=[],
         seed=args.seed,
-        use_cpu=args.smoke,
         dataloader_num_workers=0,
         disable_tqdm=True,
         **extra,
