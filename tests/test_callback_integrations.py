@@ -93,11 +93,20 @@ def test_resume_from_checkpoint_written_without_the_callback(tmp_path):
     assert report["time"]["samples"] == 0
 
 
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"],
+    # accelerate's --cpu flag forces one process; --multi_gpu starts torchrun-style workers, which use gloo on CPU
+    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29518"],
+}
+
+
 @pytest.mark.slow
-def test_two_cpu_processes_write_one_report(tmp_path):
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_cpu_processes_write_one_report(tmp_path, launcher):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     job = Path(__file__).with_name("ddp_job.py")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", str(job), str(tmp_path)]
+    command = [*LAUNCHERS[launcher], str(job), str(tmp_path)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = load_report(tmp_path)
