@@ -24,6 +24,7 @@ from peft_efficiency.methods import (
     available_methods,
     model_load_kwargs,
     prepare_model,
+    prefix_virtual_tokens,
     prepended_virtual_tokens,
     qlora_unavailable_reason,
 )
@@ -104,6 +105,7 @@ def test_prompt_tuning_is_virtual_tokens_times_hidden_plus_head(make, head) -> N
     model = prepare_model(make(), "prompt", {"num_virtual_tokens": 5})
     assert trainable(model) == 5 * H + head == model.get_nb_trainable_parameters()[0]
     assert prepended_virtual_tokens(model) == 5
+    assert prefix_virtual_tokens(model) == 0
 
 
 def test_prompt_tuning_on_causal_lm_trains_only_the_prompt() -> None:
@@ -115,6 +117,7 @@ def test_prefix_tuning_is_two_vectors_per_layer_per_token() -> None:
     model = prepare_model(bert_qa(), "prefix", {"num_virtual_tokens": 4})
     assert trainable(model) == 4 * 2 * LAYERS * H + BERT_HEAD == model.get_nb_trainable_parameters()[0]
     assert prepended_virtual_tokens(model) == 0
+    assert prefix_virtual_tokens(model) == 4  # the input's positions are numbered after the 4 prefix positions
 
 
 def test_ptuning_counts_embedding_and_mlp_encoder() -> None:

@@ -92,3 +92,27 @@ def test_squad_postprocess_recovers_gold_spans_from_oracle_logits(data_dir: Path
     assert scores["exact_match"] == pytest.approx(100 * 11 / 12)
     shifted = postprocess(dev, feats, np.pad(start, ((0, 0), (5, 0))), np.pad(end, ((0, 0), (5, 0))), shift=5)
     assert shifted == preds
+
+
+@pytest.mark.parametrize("method, options", [("prefix", {"num_virtual_tokens": 4}), ("prompt", {"num_virtual_tokens": 4}),
+                                             ("lora", {})])
+def test_usable_length_is_the_longest_input_the_prepared_model_accepts(method: str, options: dict) -> None:
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from peft_efficiency.methods import prepare_model
+    from peft_efficiency.recipe_kit.models import usable_length
+
+    torch.manual_seed(0)
+    model = prepare_model(BertForQuestionAnswering(BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20,
+        max_position_embeddings=40)), method, options)
+    length = usable_length(model, 384)
+    # 40 positions: a 4-token prefix or prompt leaves 36 for the input; LoRA leaves all 40
+    assert length == (40 if method == "lora" else 36)
+    ids = torch.ones(1, length, dtype=torch.long)
+    model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    with pytest.raises((RuntimeError, IndexError)):  # one token more runs off the position table
+        longer = torch.ones(1, length + 1, dtype=torch.long)
+        model(input_ids=longer, attention_mask=torch.ones_like(longer))
+    assert usable_length(model, 20) == (20 - options.get("num_virtual_tokens", 0) if method == "prompt" else 20)

@@ -6,7 +6,7 @@ Importing this package imports each method family, whose decorators fill the reg
 from __future__ import annotations
 
 from peft_efficiency.methods import freezing, peft_adapters, prompts, qlora  # noqa: F401  (register the methods)
-from peft_efficiency.methods.prompts import prepended_virtual_tokens
+from peft_efficiency.methods.prompts import prefix_virtual_tokens, prepended_virtual_tokens
 from peft_efficiency.methods.qlora import qlora_unavailable_reason
 from peft_efficiency.methods.registry import (
     MethodError,
@@ -31,6 +31,7 @@ __all__ = [
     "make_options",
     "model_load_kwargs",
     "prepare_model",
+    "prefix_virtual_tokens",
     "prepended_virtual_tokens",
     "qlora_unavailable_reason",
     "register_method",

@@ -36,11 +36,24 @@ def check_embedding_access(model: nn.Module, method: str) -> None:
         )
 
 
-def prepended_virtual_tokens(model: nn.Module) -> int:
-    """How many virtual-token positions a prompt/p-tuning model prepends to per-token outputs (0 otherwise)."""
+def _virtual_tokens(model: nn.Module, peft_types: tuple[str, ...]) -> int:
     config = getattr(model, "active_peft_config", None)
     peft_type = str(getattr(getattr(config, "peft_type", None), "value", getattr(config, "peft_type", "")))
-    return int(config.num_virtual_tokens) if peft_type in ("PROMPT_TUNING", "P_TUNING") else 0
+    return int(config.num_virtual_tokens) if peft_type in peft_types else 0
+
+
+def prepended_virtual_tokens(model: nn.Module) -> int:
+    """How many virtual-token positions a prompt/p-tuning model prepends to per-token outputs (0 otherwise)."""
+    return _virtual_tokens(model, ("PROMPT_TUNING", "P_TUNING"))
+
+
+def prefix_virtual_tokens(model: nn.Module) -> int:
+    """How many past key/value positions a prefix-tuning model puts before the input (0 otherwise).
+
+    The outputs keep the input's length, but the model numbers the input's positions after the prefix, so the
+    prefix takes this many rows of the position table.
+    """
+    return _virtual_tokens(model, ("PREFIX_TUNING",))
 
 
 @dataclass

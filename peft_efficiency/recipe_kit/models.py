@@ -63,12 +63,14 @@ def load_model_and_tokenizer(
 
 def usable_length(model: Any, max_length: int) -> int:
     """Tokens per example that fit the model: `max_length`, less the virtual tokens prompt methods prepend, within
-    the position table (RoBERTa's positions start after its padding index)."""
-    from peft_efficiency.methods import prepended_virtual_tokens
+    the position table (RoBERTa's positions start after its padding index; a prefix takes the first positions)."""
+    from peft_efficiency.methods import prefix_virtual_tokens, prepended_virtual_tokens
 
     config = model.config
     limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     if limit and getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         limit -= (config.pad_token_id or 0) + 1
+    if limit:
+        limit -= prefix_virtual_tokens(model)
     length = min(max_length, limit) if limit else max_length
     return length - prepended_virtual_tokens(model)

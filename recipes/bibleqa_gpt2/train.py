@@ -53,6 +53,13 @@ def bibleqa_scores(model: Any, tokenizer: Any, args: argparse.Namespace, limit: 
     return {name: float(row[f"{name},none"]) for name in METRICS}
 
 
+def _bf16_supported() -> bool:
+    """trl's SFTConfig turns bf16 on by default; keep that on a bf16 GPU, off on CPU (where it is refused)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
 def run(argv: list[str] | None = None) -> int:
     parser = build_parser(RECIPE, __doc__)
     parser.add_argument("--eval-base", action=argparse.BooleanOptionalAction, default=True,
@@ -72,7 +79,7 @@ def run(argv: list[str] | None = None) -> int:
     describe_run(config, args.method, out, model, args.model_path)
     sft_args = training_arguments(config, args, out, run_name=args.method, evaluate_each_epoch=False,
                                   args_cls=SFTConfig, dataset_text_field="text", max_length=config.max_length,
-                                  packing=False)
+                                  packing=False, bf16=_bf16_supported())
     trainer = SFTTrainer(model=model, args=sft_args, train_dataset=verses, processing_class=tokenizer,
                          callbacks=[efficiency_callback(config, args, recipe=RECIPE, task="bibleqa", entry=args.method,
                                                         quality_metric="eval_lenient_acc")])
