@@ -147,3 +147,16 @@ def test_real_minilm_run_is_labelled_with_the_model_name(data_dir: Path, tmp_pat
     # seed 004's LoRA: r 16 on query, key, value (A 384x16 + B 16x384 each) in 6 layers, plus BERT's classifier
     # (384 -> 2; the pooler stays frozen: peft saves only `classifier` for sequence classification)
     assert report["params"]["trainable"] == 6 * 3 * 16 * (384 + 384) + (384 * 2 + 2)
+
+
+def test_epoch_evaluation_is_not_repeated_after_training(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "full"
+    code = load_recipe("imdb_tinybert").main(["--method", "full", "--smoke", "--data-dir", str(data_dir),
+                                              "--output-dir", str(out), "--max-steps", "-1", "--epochs", "2"])
+    assert code == 0
+    quality = load_report(out)["quality"]
+    # 16 smoke reviews in batches of 4: 4 steps an epoch, evaluated after each of the 2 epochs and not once more
+    assert [h["step"] for h in quality["history"]] == [4, 8]
+    assert quality["eval"]["eval_accuracy"] == quality["history"][-1]["eval_accuracy"]
+    epochs = json.loads((out / "epochs.json").read_text(encoding="utf-8"))
+    assert len(epochs) == 2

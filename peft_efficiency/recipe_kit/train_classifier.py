@@ -37,6 +37,17 @@ class EpochClock(TrainerCallback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+def last_evaluation(log_history: list[dict[str, Any]], final_step: int) -> dict[str, Any] | None:
+    """The evaluation logged at the final step (per-epoch evaluation after the last epoch), else None.
+
+    Evaluating again after training would repeat it (minutes on a CPU for 2,500 reviews).
+    """
+    for entry in reversed(log_history):
+        if "eval_loss" in entry:
+            return {k: v for k, v in entry.items() if k.startswith("eval_") or k == "epoch"} if entry.get("step") == final_step else None
+    return None
+
+
 def train_classifier(
     config: RecipeConfig,
     args: argparse.Namespace,
@@ -72,7 +83,7 @@ def train_classifier(
                                        quality_metric="eval_accuracy"), clock],
     )
     trainer.train()
-    metrics = trainer.evaluate()
+    metrics = last_evaluation(trainer.state.log_history, trainer.state.global_step) or trainer.evaluate()
     if trainer.is_world_process_zero():
         table = epoch_table(trainer.state.log_history, clock.seconds)
         (Path(out) / "epochs.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
