@@ -7,11 +7,13 @@ every run that wrote a report is printed at the end.
 Example:
     peft-efficiency grid recipes/imdb_roberta --methods full,lora --smoke --data-dir ../shared/data --output-dir runs/
     peft-efficiency grid recipes/imdb_roberta --output-dir runs/ -- --epochs 1 --max-length 128   # after --: to train.py
+    peft-efficiency grid recipes/imdb_tinybert --launcher accelerate --num-processes 2 --cpu --smoke   # 2 CPU processes
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -45,8 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="passed to train.py")
     parser.add_argument("--launcher", choices=("python", "accelerate"), default="python",
                         help="run each method with plain python (default) or `accelerate launch`")
-    parser.add_argument("--num-processes", type=int, default=1, help="processes per method under accelerate")
-    parser.add_argument("--cpu", action="store_true", help="accelerate launch --cpu")
+    parser.add_argument("--num-processes", type=int, default=1,
+                        help="processes per method under accelerate: one per GPU, or CPU processes with --cpu")
+    parser.add_argument("--cpu", action="store_true",
+                        help="train on CPU even where GPUs are visible (several CPU processes talk over gloo)")
+    parser.add_argument("--main-process-port", type=int, default=None, help="accelerate's rendezvous port (default 29500)")
     parser.epilog = "Arguments after -- go to every train.py (e.g. -- --epochs 1 --model-path DIR)."
     return parser
 
@@ -60,12 +65,38 @@ def method_grid(recipe_dir: Path, methods: str | None) -> list[str]:
     return grid_entries(recipe_dir)
 
 
+def accelerate_command(num_processes: int, cpu: bool, port: int | None = None) -> list[str]:
+    """`accelerate launch` options for one machine (no accelerate config file needed).
+
+    Several processes need `--multi_gpu` even on CPU: accelerate's `--cpu` always starts a single process, while
+    `--multi_gpu` starts torchrun-style workers, which the Trainer joins over gloo where no GPU is visible (with
+    `--cpu` the grid hides the GPUs through CUDA_VISIBLE_DEVICES, see `process_env`).
+
+    Example:
+        accelerate_command(2, cpu=True)   # [..., '--multi_gpu', '--num_processes', '2', ...]
+    """
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]
+    if num_processes > 1:
+        launch += ["--multi_gpu", "--num_processes", str(num_processes)]
+    else:
+        launch += ["--num_processes", "1"] + (["--cpu"] if cpu else [])
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    return launch + (["--main_process_port", str(port)] if port else [])
+
+
+def process_env(args: argparse.Namespace) -> dict[str, str] | None:
+    """Environment of a method's process: several CPU processes see no GPU and one torch thread each (unless set)."""
+    if not (args.launcher == "accelerate" and args.cpu and args.num_processes > 1):
+        return None
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
 def command_for(args: argparse.Namespace, script: Path, method: str, out: Path) -> list[str]:
     """The command line of one method's process."""
     if args.launcher == "accelerate":
-        launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes)]
-        launch += ["--cpu"] if args.cpu else []
-        launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        launch = accelerate_command(args.num_processes, args.cpu, args.main_process_port)
     else:
         launch = [sys.executable]
     cmd = launch + [str(script), "--method", method, "--output-dir", str(out)]
@@ -74,13 +105,13 @@ def command_for(args: argparse.Namespace, script: Path, method: str, out: Path) 
     return cmd + list(args.train_args)
 
 
-def run_method(cmd: list[str], method: str, out: Path) -> MethodRun:
+def run_method(cmd: list[str], method: str, out: Path, env: dict[str, str] | None = None) -> MethodRun:
     """Run one method's process; its stdout streams through, its stderr is kept in OUT/stderr.log."""
     out.mkdir(parents=True, exist_ok=True)
     print(f"\n=== {method}: {' '.join(cmd)}", flush=True)
     start = time.perf_counter()
     with open(out / "stderr.log", "w", encoding="utf-8") as err:
-        proc = subprocess.run(cmd, stdout=None, stderr=err, check=False)
+        proc = subprocess.run(cmd, stdout=None, stderr=err, check=False, env=env)
     seconds = time.perf_counter() - start
     lines = [line for line in (out / "stderr.log").read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
@@ -113,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peft-efficiency grid: no methods to run for {recipe_dir} (empty --methods and no configs/*.json)", file=sys.stderr)
         return 2
     base = Path(args.output_dir) / recipe_dir.resolve().name
-    runs = [run_method(command_for(args, script, m, base / m), m, base / m) for m in methods]
+    runs = [run_method(command_for(args, script, m, base / m), m, base / m, process_env(args)) for m in methods]
     print_summary(runs)
     reported = [str(r.output_dir) for r in runs if (r.output_dir / REPORT_FILENAME).is_file()]
     if reported:

@@ -1,10 +1,8 @@
 """The grid runner: one process per method, a failed method reported, the comparison table printed; and one
-`accelerate launch --num_processes 2 --cpu` smoke run of an encoder recipe."""
+two-process CPU smoke run of an encoder recipe under `accelerate launch` (--multi_gpu over gloo)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,16 +29,29 @@ def test_grid_rejects_a_folder_without_train_py(tmp_path: Path, capsys) -> None:
     assert "train.py does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="accelerate launch --num_processes 2 --cpu starts one training process here; "
-                   "to investigate (maybe --multi_cpu / MASTER_ADDR needed)")
-def test_accelerate_launch_two_cpu_processes(data_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", str(RECIPES_DIR / "imdb_tinybert" / "train.py"),
-           "--method", "lora", "--smoke", "--data-dir", str(data_dir), "--output-dir", str(out), "--max-steps", "2"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("[lora] method=lora") == 2  # both processes built and prepared the model
-    report = load_report(out)
-    assert report["run"]["status"] == "completed"
+def test_accelerate_commands_start_the_processes_asked_for() -> None:
+    from peft_efficiency.grid import accelerate_command
+
+    two = accelerate_command(2, cpu=True, port=29531)
+    # accelerate's --cpu would start only one process: several processes always go through --multi_gpu
+    assert "--multi_gpu" in two and "--cpu" not in two and two[two.index("--num_processes") + 1] == "2"
+    assert two[-2:] == ["--main_process_port", "29531"]
+    one = accelerate_command(1, cpu=True)
+    assert "--cpu" in one and "--multi_gpu" not in one
+
+
+def test_grid_under_accelerate_runs_two_cpu_processes(data_dir: Path, tmp_path: Path, capsys) -> None:
+    """`grid --launcher accelerate --num-processes 2 --cpu`: two gloo processes train one LoRA smoke run."""
+    code = grid_main([str(RECIPES_DIR / "imdb_tinybert"), "--methods", "lora", "--smoke", "--launcher", "accelerate",
+                      "--num-processes", "2", "--cpu", "--main-process-port", "29531", "--data-dir", str(data_dir),
+                      "--output-dir", str(tmp_path), "--", "--max-steps", "2"])
+    out = capsys.readouterr().out
+    run = tmp_path / "imdb_tinybert" / "lora"
+    assert code == 0, (run / "stderr.log").read_text(encoding="utf-8")[-3000:]
+    report = load_report(run)
+    assert report["run"]["status"] == "completed" and report["run"]["world_size"] == 2
+    assert [r["rank"] for r in report["memory"]["per_rank"]] == [0, 1]
+    # 2 steps of 4 smoke examples per process, summed over the 2 processes
+    assert report["time"]["steps"] == 2 and report["time"]["samples"] == 2 * 2 * 4
     assert report["params"]["peft_type"] == "LORA"
+    assert "--multi_gpu --num_processes 2" in out
