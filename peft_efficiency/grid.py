@@ -69,8 +69,9 @@ def accelerate_command(num_processes: int, cpu: bool, port: int | None = None) -
     """`accelerate launch` options for one machine (no accelerate config file needed).
 
     Several processes need `--multi_gpu` even on CPU: accelerate's `--cpu` always starts a single process, while
-    `--multi_gpu` starts torchrun-style workers, which the Trainer joins over gloo where no GPU is visible (with
-    `--cpu` the grid hides the GPUs through CUDA_VISIBLE_DEVICES, see `process_env`).
+    `--multi_gpu` starts torchrun-style workers, which the Trainer joins over gloo when told to use the CPU (with
+    `--cpu` the grid hides the GPUs and sets ACCELERATE_USE_CPU, see `process_env`; the recipes also set
+    `use_cpu` themselves when several processes see no GPU).
 
     Example:
         accelerate_command(2, cpu=True)   # [..., '--multi_gpu', '--num_processes', '2', ...]
@@ -85,10 +86,11 @@ def accelerate_command(num_processes: int, cpu: bool, port: int | None = None) -
 
 
 def process_env(args: argparse.Namespace) -> dict[str, str] | None:
-    """Environment of a method's process: several CPU processes see no GPU and one torch thread each (unless set)."""
+    """Environment of a method's process: several CPU processes see no GPU, are told to join over gloo
+    (ACCELERATE_USE_CPU, which the Trainer reads) and get one torch thread each (unless set)."""
     if not (args.launcher == "accelerate" and args.cpu and args.num_processes > 1):
         return None
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_USE_CPU": "true"}
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 

@@ -44,14 +44,16 @@ def test_grid_under_accelerate_runs_two_cpu_processes(data_dir: Path, tmp_path: 
     """`grid --launcher accelerate --num-processes 2 --cpu`: two gloo processes train one LoRA smoke run."""
     code = grid_main([str(RECIPES_DIR / "imdb_tinybert"), "--methods", "lora", "--smoke", "--launcher", "accelerate",
                       "--num-processes", "2", "--cpu", "--main-process-port", "29531", "--data-dir", str(data_dir),
-                      "--output-dir", str(tmp_path), "--", "--max-steps", "2"])
+                      "--output-dir", str(tmp_path), "--", "--max-steps", "-1", "--epochs", "1"])
     out = capsys.readouterr().out
     run = tmp_path / "imdb_tinybert" / "lora"
     assert code == 0, (run / "stderr.log").read_text(encoding="utf-8")[-3000:]
     report = load_report(run)
     assert report["run"]["status"] == "completed" and report["run"]["world_size"] == 2
     assert [r["rank"] for r in report["memory"]["per_rank"]] == [0, 1]
-    # 2 steps of 4 smoke examples per process, summed over the 2 processes
-    assert report["time"]["steps"] == 2 and report["time"]["samples"] == 2 * 2 * 4
+    # data parallel: the 16 smoke reviews in batches of 4 per process make 2 steps of 2 x 4 (4 steps if each process
+    # trained alone on all the data), the samples summed over the 2 processes
+    assert report["time"]["steps"] == 2 and report["time"]["samples"] == 16
+    assert [h["step"] for h in report["quality"]["history"]] == [2]
     assert report["params"]["peft_type"] == "LORA"
     assert "--multi_gpu --num_processes 2" in out

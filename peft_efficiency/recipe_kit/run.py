@@ -29,6 +29,7 @@ def training_arguments(config: RecipeConfig, args: argparse.Namespace, output_di
 
     steps = max_steps(args)
     per_epoch = evaluate_each_epoch and steps < 0
+    extra.setdefault("use_cpu", cpu_processes())
     return args_cls(
         output_dir=str(output_dir),
         run_name=run_name,
@@ -48,6 +49,19 @@ def training_arguments(config: RecipeConfig, args: argparse.Namespace, output_di
         disable_tqdm=True,
         **extra,
     )
+
+
+def cpu_processes() -> bool:
+    """True when this is one of several processes (WORLD_SIZE > 1) and no CUDA GPU is visible.
+
+    The Trainer then needs `use_cpu=True` to join the processes over gloo; without it each CPU process trains
+    alone on all the data and believes it is rank 0 (accelerate launch --multi_gpu and torchrun alike).
+    """
+    import os
+
+    import torch
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
 def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recipe: str, task: str, entry: str,
