@@ -36,6 +36,11 @@ def load_smollm2() -> tuple[Any, Any]:
     folder = next(iter(spec.submodule_search_locations))
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE, dtype=torch.float32)
+    # The GGUF weights are dequantized to float32 on load, but the model stays flagged as GGUF-quantized, which the
+    # Trainer refuses to train; the flags describe the file, not these weights, so drop them.
+    model.is_quantized, model.hf_quantizer = False, None
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
     return model, tokenizer
 
 
@@ -49,7 +54,7 @@ def tiny_causal_lm(texts: list[str]) -> tuple[Any, Any]:
     return AutoModelForCausalLM.from_config(smoke_config("gpt2", tokenizer, max_length=512)), tokenizer
 
 
-def asv_passages(count: int, data_dir: str | None, verses_per_passage: int = 3) -> list[str]:
+def asv_passages(count: int, data_dir: str | None, verses_per_passage: int = 2) -> list[str]:
     """`count` passages of consecutive ASV verses from Matthew on, as plain text."""
     from peft_efficiency.data import load_asv_bible
 

@@ -16,14 +16,14 @@ class DemoSettings:
 
     smoke: bool = field(default=False, metadata={"help": "Tiny in-process models instead of the real ones."})
     imdb_entries: tuple[str, ...] = field(default=IMDB_ENTRIES, metadata={"help": "imdb_roberta grid entries to run."})
-    imdb_steps: int = field(default=20, metadata={"help": "Optimizer steps per IMDb method."})
+    imdb_steps: int = field(default=15, metadata={"help": "Optimizer steps per IMDb method."})
     imdb_batch_size: int = field(default=16, metadata={"help": "IMDb batch size."})
     imdb_max_length: int = field(default=128, metadata={"help": "Tokens kept per review."})
-    imdb_eval_size: int = field(default=160, metadata={"help": "IMDb test reviews scored per method."})
-    sft_steps: int = field(default=20, metadata={"help": "LoRA SFT steps of SmolLM2 on ASV verses."})
+    imdb_eval_size: int = field(default=128, metadata={"help": "IMDb test reviews scored per method."})
+    sft_steps: int = field(default=10, metadata={"help": "LoRA SFT steps of SmolLM2 on ASV verses."})
     sft_batch_size: int = field(default=4, metadata={"help": "SFT batch size (passages per step)."})
-    sft_max_length: int = field(default=128, metadata={"help": "Tokens per ASV passage."})
-    bibleqa_questions: int = field(default=32, metadata={"help": "BibleQA questions scored (the first N of 886)."})
+    sft_max_length: int = field(default=64, metadata={"help": "Tokens per ASV passage."})
+    bibleqa_questions: int = field(default=24, metadata={"help": "BibleQA questions scored (the first N of 886)."})
     eval_batch_size: int = field(default=8, metadata={"help": "lm-eval generation batch size."})
 
     def __post_init__(self) -> None:
