@@ -118,7 +118,7 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
     if len(ordered) > 1:
         ax.step([p[0] * scale for p in ordered], [p[1] for p in ordered], where="post", linestyle="--",
                 color="black", alpha=0.6, zorder=2, label="Pareto frontier")
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.legend(loc="best", fontsize=8, frameon=False)
     ax.margins(x=0.25, y=0.15)
     arrow = "↑ better" if table.greater_is_better else "↓ better"
     ax.set_title(f"← cheaper   {arrow}", loc="left", fontsize=8, color="#444")
