@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def compare(run_dirs: list[Path], output_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; see the module docstring for the exit status."""
     args = build_parser().parse_args(argv)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # the demo is offline; the recipe processes inherit this
+        os.environ.setdefault(name, "1")
     try:
         settings = settings_from(args)
     except ValueError as exc:
