@@ -60,11 +60,14 @@ def run_imdb(settings: DemoSettings, output_dir: Path, data_dir: str | None, pro
     from peft_efficiency.grid import command_for, run_method
 
     script = recipe_dir() / "train.py"
-    grid_args = argparse.Namespace(launcher="python", smoke=settings.smoke, data_dir=data_dir, num_processes=1,
-                                   cpu=False, train_args=recipe_arguments(settings, output_dir))
+    common = recipe_arguments(settings, output_dir)
     runs_root = output_dir / "runs" / "imdb"
     reported = []
     for entry in settings.imdb_entries:
+        rate = settings.imdb_learning_rates.get(entry)
+        train_args = common + (["--learning-rate", str(rate)] if rate is not None else [])
+        grid_args = argparse.Namespace(launcher="python", smoke=settings.smoke, data_dir=data_dir, num_processes=1,
+                                       cpu=False, train_args=train_args)
         what = "tiny smoke encoder" if settings.smoke else MODEL_NAME
         progress.step(f"IMDb · {entry}: {settings.imdb_steps} steps of {settings.imdb_batch_size} reviews "
                       f"({what}), then {settings.imdb_eval_size} test reviews scored")
