@@ -172,6 +172,7 @@ class MeasurementCallback(TrainerCallback):
             part.checkpoint_saved(checkpoint)
         carried = {part.name: part.carry_state() for part in self.parts()}
         self._write_carried_state(checkpoint, carried, state)
+        self.session.write()
 
     def _write_carried_state(self, checkpoint: Path, carried: dict[str, Any], state: Any) -> None:
         if not state.is_world_process_zero or not checkpoint.is_dir():
