@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from transformers import Trainer
 
-from foundation_helpers import SEQ, classification_dataset, lengths, tiny_bert, training_args
+from foundation_helpers import classification_dataset, lengths, tiny_bert, training_args
 from peft_efficiency import EfficiencyCallback
 from peft_efficiency.callbacks import EnergyCallback, FlopsCallback, MemoryCallback, ParameterCallback, ThroughputCallback
 from peft_efficiency.report import SCHEMA_PATH, load_report

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from peft_efficiency.grid import main as grid_main
 from peft_efficiency.report import load_report

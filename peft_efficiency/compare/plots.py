@@ -134,8 +134,8 @@ def pareto_figure(table: GroupTable):
     axes[0].set_ylabel(table.ranked_by or "quality")
     fig.suptitle(f"{table.title}: quality vs cost (black-edged points = Pareto frontier, the best trade-offs)")
     fig.canvas.draw()  # runs the layout, so label boxes are measured where they will be drawn
-    for ax, annotations in zip(axes, labels):
-        _place_labels(ax, annotations)
+    for ax, axis_labels in zip(axes, labels):
+        _place_labels(ax, axis_labels)
     return fig
 
 
