@@ -8,7 +8,7 @@ import torch
 
 from peft_efficiency.callbacks.base import MeasurementCallback
 from peft_efficiency.trackers.distributed import gather_objects, world_size
-from peft_efficiency.trackers.flops import device_peak_flops_per_second, estimate_training_flops
+from peft_efficiency.trackers.flops import FlopsProfile, device_peak_flops_per_second, estimate_training_flops, flops_profile
 
 
 class FlopsCallback(MeasurementCallback):
@@ -27,7 +27,7 @@ class FlopsCallback(MeasurementCallback):
     def __init__(self) -> None:
         super().__init__()
         # internal state
-        self.model: Any = None
+        self.profile: FlopsProfile | None = None
         self.state: Any = None
         self.half_precision = False
         self.device_name: str | None = None
@@ -42,7 +42,7 @@ class FlopsCallback(MeasurementCallback):
         return {"flops": self.last_flops}
 
     def start(self, args: Any, state: Any, model: Any) -> None:
-        self.model, self.state = model, state
+        self.profile, self.state = flops_profile(model), state
         self.prior_flops, self.last_flops = 0.0, None
         self.half_precision = bool(getattr(args, "bf16", False) or getattr(args, "fp16", False))
         device = getattr(args, "device", None)
@@ -50,7 +50,7 @@ class FlopsCallback(MeasurementCallback):
         self.device_name = torch.cuda.get_device_name(device) if is_cuda else None
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
-        if self.model is None:
+        if self.profile is None:
             return {}
         samples, tokens = self.session.counter.read()
         if collective:
@@ -61,7 +61,7 @@ class FlopsCallback(MeasurementCallback):
             section.update(flops=None, mfu=None)
             section["unavailable"]["flops"] = "no training tokens were seen (no input_ids/attention_mask in the forward passes)"
         else:
-            section.update(estimate_training_flops(self.model, samples, tokens))
+            section.update(estimate_training_flops(self.profile, samples, tokens))
             section["session_flops"] = section["flops"]
             section["flops"] = section["session_flops"] + self.prior_flops
             self.last_flops = section["flops"]

@@ -53,16 +53,19 @@ class MatmulWeights:
 def matmul_weights(model: torch.nn.Module) -> MatmulWeights:
     """Count Linear / transformers Conv1D weights (in*out each, also for 4-bit and ZeRO-3 layers).
 
-    The p-tuning prompt encoder runs once per batch on the virtual tokens, not per token, and is left out.
+    peft's adapter wrappers are not counted themselves (their base layer and adapter Linears are). The p-tuning
+    prompt encoder runs once per batch on the virtual tokens, not per token, and is left out.
     """
     total = trainable = 0
     for name, module in model.named_modules():
-        if "prompt_encoder" in name.split("."):
+        segments = name.split(".")
+        # the p-tuning encoder; peft's frozen original of a modules_to_save copy (only the copy runs)
+        if "prompt_encoder" in segments or "original_module" in segments:
             continue
         weight = getattr(module, "weight", None)
         if weight is None:
             continue
-        if isinstance(module, torch.nn.Linear) or hasattr(module, "in_features") and hasattr(module, "out_features"):
+        if isinstance(module, torch.nn.Linear):  # also bitsandbytes' 4/8-bit layers; not peft's wrappers
             count = int(module.in_features) * int(module.out_features)
         elif type(module).__name__ == "Conv1D" and hasattr(module, "nf"):
             count = int(weight.shape[0]) * int(module.nf) if weight.numel() else int(getattr(weight, "ds_numel", 0))
@@ -105,14 +108,29 @@ def virtual_tokens(model: torch.nn.Module) -> tuple[int, bool]:
     return v, not is_prefix
 
 
-def estimate_training_flops(model: torch.nn.Module, samples: int, tokens: int) -> dict[str, Any]:
-    """Training FLOPs for `samples` samples holding `tokens` non-padding tokens (see module docstring)."""
-    weights = matmul_weights(model)
+@dataclass
+class FlopsProfile:
+    """What the estimate needs from a model, read once at train begin (the structure does not change)."""
+
+    weights: MatmulWeights
+    layers: int | None
+    hidden: int | None
+    virtual_tokens: int
+    virtual_through_layers: bool
+
+
+def flops_profile(model: torch.nn.Module) -> FlopsProfile:
     layers, hidden = model_shape(model)
     v, through_layers = virtual_tokens(model)
+    return FlopsProfile(matmul_weights(model), layers, hidden, v, through_layers)
+
+
+def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int) -> dict[str, Any]:
+    """Training FLOPs for `samples` samples holding `tokens` non-padding tokens (see module docstring)."""
+    weights, layers, hidden, v = profile.weights, profile.layers, profile.hidden, profile.virtual_tokens
     mean_length = tokens / samples if samples else 0.0
     positions = mean_length + v
-    tokens_effective = tokens + (samples * v if through_layers else 0)
+    tokens_effective = tokens + (samples * v if profile.virtual_through_layers else 0)
     attention = 4.0 * layers * positions * hidden if layers and hidden else 0.0
     forward_per_token = 2.0 * weights.total + attention
     flops = tokens_effective * (2.0 * forward_per_token + 2.0 * weights.trainable)
