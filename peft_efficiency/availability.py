@@ -21,28 +21,12 @@ def _has(import_name: str) -> bool:
     return importlib.util.find_spec(import_name) is not None
 
 
-def is_codecarbon_available() -> bool:
-    return _has("codecarbon")
-
-
-def is_lm_eval_available() -> bool:
-    return _has("lm_eval")
-
-
 def is_bitsandbytes_available() -> bool:
     return _has("bitsandbytes")
 
 
-def is_trl_available() -> bool:
-    return _has("trl")
-
-
 def is_matplotlib_available() -> bool:
     return _has("matplotlib")
-
-
-def is_pynvml_available() -> bool:
-    return _has("pynvml")
 
 
 def missing_extra_error(import_name: str, needed_for: str) -> ImportError:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from peft_efficiency.callbacks.base import MeasurementCallback
-from peft_efficiency.trackers.distributed import gather_objects, world_size
+from peft_efficiency.trackers.distributed import world_size
 from peft_efficiency.trackers.flops import FlopsProfile, device_peak_flops_per_second, estimate_training_flops, flops_profile
 
 
@@ -52,10 +52,7 @@ class FlopsCallback(MeasurementCallback):
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         if self.profile is None:
             return {}
-        samples, tokens = self.session.counter.read()
-        if collective:
-            gathered = gather_objects((samples, tokens))
-            samples, tokens = sum(g[0] for g in gathered), sum(g[1] for g in gathered)
+        samples, tokens = self.session.counts(collective)
         section: dict[str, Any] = {"unavailable": {}, "trainer_total_flos": float(getattr(self.state, "total_flos", 0.0)) or None}
         if not tokens:
             section.update(flops=None, mfu=None)

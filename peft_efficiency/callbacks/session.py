@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, write_report
-from peft_efficiency.trackers.distributed import world_size
+from peft_efficiency.trackers.distributed import gather_objects, world_size
 from peft_efficiency.trackers.timing import PhaseClock
 from peft_efficiency.trackers.tokens import BatchCounter
 
@@ -75,6 +75,7 @@ class RunSession:
         self.participants: list[Any] = []
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
+        self._counts_cache: tuple[tuple[bool, int], tuple[int, int]] | None = None
 
     @classmethod
     def for_args(cls, args: Any) -> "RunSession":
@@ -130,6 +131,22 @@ class RunSession:
         else:
             self.resume_checkpoint = None
         return True
+
+    def counts(self, collective: bool) -> tuple[int, int]:
+        """(samples, tokens) of this session, summed over processes when `collective` (a gather).
+
+        Cached until this process's sample count moves, so the callbacks measuring at one boundary share one
+        gather. Every process sees the same steps between boundaries, so all hit or miss the cache together.
+        """
+        samples, tokens = self.counter.read()
+        key = (collective, samples)
+        if self._counts_cache is not None and self._counts_cache[0] == key:
+            return self._counts_cache[1]
+        if collective:
+            gathered = gather_objects((samples, tokens))
+            samples, tokens = sum(g[0] for g in gathered), sum(g[1] for g in gathered)
+        self._counts_cache = (key, (samples, tokens))
+        return samples, tokens
 
     def record_eval(self, state: Any, metrics: dict[str, Any]) -> bool:
         """Keep an evaluation's metrics; False if this exact evaluation was already recorded."""

@@ -7,7 +7,6 @@ from typing import Any
 import torch
 
 from peft_efficiency.callbacks.base import MeasurementCallback
-from peft_efficiency.trackers.distributed import gather_objects
 from peft_efficiency.trackers.timing import StepTimer, percentile
 
 
@@ -53,10 +52,7 @@ class ThroughputCallback(MeasurementCallback):
         self.timer.step_end()
 
     def _counts(self, collective: bool) -> tuple[int, int]:
-        samples, tokens = self.session.counter.read()
-        if collective:
-            gathered = gather_objects((samples, tokens))
-            samples, tokens = sum(g[0] for g in gathered), sum(g[1] for g in gathered)
+        samples, tokens = self.session.counts(collective)
         return samples + int(self.prior.get("samples", 0)), tokens + int(self.prior.get("tokens", 0))
 
     def _step_durations(self) -> tuple[list[float], list[float]]:

