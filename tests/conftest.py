@@ -26,3 +26,4 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"real data folder {path} is missing: set PEFT_EFFICIENCY_DATA_DIR to a folder laid out like ../shared/data")
     return path
+

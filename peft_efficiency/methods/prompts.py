@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from peft_efficiency.methods.peft_adapters import wrap_with_peft
+from peft_efficiency.methods.prefix_support import check_model_accepts_prefix
 from peft_efficiency.methods.registry import MethodError, register_method
 
 
@@ -97,6 +98,8 @@ def _wrap(model: nn.Module, config: Any, method: str) -> nn.Module:
 def prepare_prefix(model: nn.Module, options: PrefixOptions, task_type: str) -> nn.Module:
     from peft import PrefixTuningConfig
 
+    check_embedding_access(model, "prefix")
+    check_model_accepts_prefix(model, task_type)
     config = PrefixTuningConfig(num_virtual_tokens=options.num_virtual_tokens,
                                 prefix_projection=options.prefix_projection, task_type=task_type)
     return _wrap(model, config, "prefix")

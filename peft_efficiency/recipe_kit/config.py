@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from peft_efficiency.methods import MethodError, available_methods, get_method
+from peft_efficiency.methods.prefix_support import check_prefix_support
 
 DEFAULTS_FILE = "defaults.json"
 
@@ -59,13 +60,15 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_recipe_config(recipe_dir: str | Path, name: str, overrides: dict[str, Any] | None = None) -> RecipeConfig:
+def load_recipe_config(recipe_dir: str | Path, name: str, overrides: dict[str, Any] | None = None,
+                       task_type: str = "SEQ_CLS") -> RecipeConfig:
     """Settings for grid entry (or registered method) `name` of the recipe in `recipe_dir`.
 
     Args:
         recipe_dir: the recipe folder (holding `configs/defaults.json`).
         name: a `configs/<name>.json` entry, or any registered method name.
         overrides: settings given on the command line (None values are ignored).
+        task_type: the peft task type the recipe trains (checks that the method can run on this transformers).
     """
     configs = Path(recipe_dir) / "configs"
     settings = _read(configs / DEFAULTS_FILE)
@@ -88,4 +91,7 @@ def load_recipe_config(recipe_dir: str | Path, name: str, overrides: dict[str, A
     known = {f.name for f in fields(RecipeConfig)}
     extra = {k: settings.pop(k) for k in list(settings) if k not in known}
     settings["extra"] = {**settings.get("extra", {}), **extra}
-    return RecipeConfig(**settings)
+    config = RecipeConfig(**settings)
+    if config.method == "prefix":  # before any data is loaded: this transformers may not run it
+        check_prefix_support(config.model_family, task_type)
+    return config

@@ -68,7 +68,7 @@ def run(argv: list[str] | None = None) -> int:
     require("trl", "the BibleQA recipe (trl SFTTrainer)")
     from trl import SFTConfig, SFTTrainer
 
-    config = load_recipe_config(HERE, args.method, overrides(args))
+    config = load_recipe_config(HERE, args.method, overrides(args), task_type="CAUSAL_LM")
     out = output_dir(args, RECIPE)
     verses = take(load_asv_bible(args.data_dir), config.train_size, args.seed).select_columns(["text"])
     model, tokenizer = load_model_and_tokenizer(config, AutoModelForCausalLM, smoke=args.smoke,

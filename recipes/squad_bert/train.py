@@ -37,7 +37,7 @@ def run(argv: list[str] | None = None) -> int:
     settings = overrides(args)
     if args.smoke and args.max_length is None:
         settings["max_length"] = SMOKE_MAX_LENGTH  # room for a question and some context with the tiny vocabulary
-    config = load_recipe_config(HERE, args.method, settings)
+    config = load_recipe_config(HERE, args.method, settings, task_type="QUESTION_ANS")
     out = output_dir(args, RECIPE)
     if resolve_data_dir(args.data_dir) is not None:
         train, dev = split_by_title(load_squad_v1("validation", args.data_dir), eval_fraction=0.2, seed=0)
