@@ -65,3 +65,16 @@ def test_the_environment_holds_exactly_the_locked_versions():
             wrong.append(f"{name}: locked {pin.version}, installed {version}")
     assert wrong == []
     assert canonicalize_name("torch") in pins and pins["torch"].version.endswith("+cpu")
+
+
+def test_the_canary_without_the_package_index_says_so(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}  # a closed local port: no index
+    out = subprocess.run(["make", "-s", "test-latest", f"LATEST_VENV={tmp_path / 'venv'}"], cwd=LOCK_FILE.parents[1],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert ("make test-latest: the package index http://127.0.0.1:9/simple cannot be reached ([Errno 111] "
+            "Connection refused)") in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "venv").exists()
