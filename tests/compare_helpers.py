@@ -12,6 +12,9 @@ The IMDb group's numbers are chosen so the expected table is easy to work out by
 
 Frontier of accuracy vs trainable params: everything except bitfit (lora has fewer params and more accuracy).
 Frontier vs train time: lora and full. Frontier vs energy: lora and full.
+
+Every run sees the same 3,200 samples in 200 steps unless told otherwise, so samples/s = 3200 / train s and the
+median step time = train s / 200: speed-up vs full is then also 400 / train s.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+_DERIVED = object()  # "work it out from samples, steps and train_seconds"
 
 from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION
 
@@ -41,16 +46,31 @@ def make_report(
     co2_kg: float | None = None,
     status: str = "completed",
     greater_is_better: bool | None = True,
+    samples: int | None = 3200,
+    steps: int = 200,
+    samples_per_second: Any = _DERIVED,
+    step_seconds_median: Any = _DERIVED,
+    labels: dict[str, Any] | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
-    """A complete report; `None` figures are written as null with an `unavailable` reason, as the writer does."""
+    """A complete report; `None` figures are written as null with an `unavailable` reason, as the writer does.
+    samples/s and the median step time follow from `samples`, `steps` and `train_seconds` unless given."""
     measured = energy_kwh is not None
+    timed = train_seconds is not None and train_seconds > 0
+    if samples_per_second is _DERIVED:
+        samples_per_second = samples / train_seconds if timed and samples else None
+    if step_seconds_median is _DERIVED:
+        step_seconds_median = train_seconds / steps if timed else None
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
-        "run": {"status": status, "method": method, "task": task, "model_name": model_name, "run_name": method,
-                "labels": {}, "world_size": 1, "global_step": 10, "epoch": 1.0},
+        "run": {"status": status, "method": method, "task": task, "model_name": model_name,
+                "run_name": method if run_name is None else run_name,
+                "labels": dict(labels or {}), "world_size": 1, "global_step": steps, "epoch": 1.0},
         "params": {"trainable": trainable, "total": total,
                    "trainable_percent": None if trainable is None else 100.0 * trainable / total},
-        "time": {"train_seconds": train_seconds, "unavailable": {} if train_seconds is not None else {"train_seconds": "not trained"}},
+        "time": {"train_seconds": train_seconds, "samples": samples, "steps": steps,
+                 "samples_per_second": samples_per_second, "step_seconds_median": step_seconds_median,
+                 "unavailable": {} if train_seconds is not None else {"train_seconds": "not trained"}},
         "memory": {"peak_memory_bytes": peak_memory_bytes, "peak_memory_kind": "process_rss"},
         "energy": {"status": "measured" if measured else "unavailable",
                    "reason": None if measured else "no RAPL counter readable and no TDP for this CPU",

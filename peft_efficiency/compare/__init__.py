@@ -1,6 +1,7 @@
-"""The comparison of runs: reports -> rows (`load`), tables grouped by task and model (`table`), text output
-(`render`), Pareto frontier (`pareto`), matplotlib figures (`plots`), one self-contained HTML page (`html`),
-and the `peft-efficiency compare` command (`cli`).
+"""The comparison of runs: report files checked (`read`) -> rows (`load`), group identity and run labels
+(`identity`), tables grouped by task, model and setting (`table`) with columns relative to full fine-tuning
+(`relative`), text output (`render`), Pareto frontier (`pareto`), matplotlib figures (`plots`), one
+self-contained HTML page (`html`), the files written (`outputs`) and the `peft-efficiency compare` command (`cli`).
 
 Example:
     from peft_efficiency.compare import build_tables, load_runs, render

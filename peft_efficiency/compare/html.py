@@ -86,7 +86,7 @@ def render_html(tables: list[GroupTable], problems: list[Problem], title: str = 
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{sum(len(t.rows) for t in tables)} runs in {len(tables)} group(s); generated {now}. "
-             "Runs of different tasks or models are never ranked together. "
+             "Runs of different tasks, models or settings are never ranked together. "
              f"<b>{MISSING}</b> marks a figure that was not measured.</p>"]
     from peft_efficiency.availability import is_matplotlib_available
 

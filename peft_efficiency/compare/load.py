@@ -8,12 +8,16 @@ Example:
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peft_efficiency.report import REPORT_FILENAME, ReportError, load_report, missing_sections, report_path
+from peft_efficiency.compare.identity import Setting, assign_labels, setting_of
+from peft_efficiency.compare.read import UnusableReport, read_report
+from peft_efficiency.report import REPORT_FILENAME, missing_sections, report_path
 
 
 @dataclass
@@ -35,10 +39,15 @@ class RunRow:
     model_name: str | None
     status: str | None
     run_name: str | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+    setting: Setting = ()
     primary_metric: str | None = None
     greater_is_better: bool | None = None
     quality: dict[str, float] = field(default_factory=dict)
     train_seconds: float | None = None
+    samples: float | None = None
+    samples_per_second: float | None = None
+    step_seconds_median: float | None = None
     trainable_params: int | None = None
     total_params: int | None = None
     trainable_percent: float | None = None
@@ -51,9 +60,9 @@ class RunRow:
     label: str = ""
 
     @property
-    def group(self) -> tuple[str, str]:
-        """Runs are only compared inside one (task, model) group."""
-        return (self.task or "unknown task", self.model_name or "unknown model")
+    def group(self) -> tuple[str, str, Setting]:
+        """Runs are only compared inside one (task, model, setting) group; see `identity.py` for the setting."""
+        return (self.task or "unknown task", self.model_name or "unknown model", self.setting)
 
     @property
     def primary_value(self) -> float | None:
@@ -62,7 +71,8 @@ class RunRow:
 
 
 def metric_value(metrics: dict[str, Any], name: str) -> float | None:
-    """`metrics[name]`, also found as `eval_<name>` or with the `eval_` prefix dropped; `None` when absent."""
+    """`metrics[name]`, also found as `eval_<name>` or with the `eval_` prefix dropped; `None` when absent.
+    NaN and infinity are returned as they are (a diverged run); use `finite` to drop them."""
     candidates = [name, f"eval_{name}", name.removeprefix("eval_")]
     for key in candidates:
         value = metrics.get(key)
@@ -71,54 +81,109 @@ def metric_value(metrics: dict[str, Any], name: str) -> float | None:
     return None
 
 
-def _number(section: dict[str, Any], key: str) -> float | None:
-    value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def finite(value: Any) -> float | None:
+    """`value` as a float when it is a finite number (not bool, NaN or infinity), else `None`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    return value
+    return float(value)
+
+
+class _Fields:
+    """Typed reads of one report's fields; every value of the wrong type becomes `None` and a warning."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        self.warnings: list[str] = []
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.report.get(name)
+        return value if isinstance(value, dict) else {}
+
+    def number(self, name: str, key: str) -> float | None:
+        value = self.section(name).get(key)
+        if value is None:
+            return None
+        if finite(value) is None:
+            shown = json.dumps(value) if isinstance(value, (int, float, str, bool)) else type(value).__name__
+            self.warnings.append(f"{name}.{key} is {shown}, not a finite number; shown as n/a")
+            return None
+        return value
+
+    def text(self, name: str, key: str) -> str | None:
+        value = self.section(name).get(key)
+        if value is None or isinstance(value, str):
+            return value
+        self.warnings.append(f"{name}.{key} is {type(value).__name__} {json.dumps(value)[:40]}, not text; ignored")
+        return None
+
+    def flag(self, name: str, key: str) -> bool | None:
+        value = self.section(name).get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.warnings.append(f"{name}.{key} is {json.dumps(value)[:40]}, not true/false; ignored")
+        return None
+
+    def metrics(self) -> dict[str, float]:
+        """quality.eval's numeric values; NaN and infinity kept (a diverged run) and warned about."""
+        evals = self.section("quality").get("eval")
+        if evals is not None and not isinstance(evals, dict):
+            self.warnings.append(f"quality.eval is {type(evals).__name__}, not an object; no quality figures")
+        result = {}
+        for key, value in (evals if isinstance(evals, dict) else {}).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                self.warnings.append(f"quality.eval.{key} is {json.dumps(value)}: the run diverged; "
+                                     "ranked below every finite run and never on the Pareto frontier")
+            result[key] = float(value)
+        return result
 
 
 def row_from_report(report: dict[str, Any], source: Path) -> tuple[RunRow, list[str]]:
     """Turn one loaded report into a row, and a list of warnings about what it lacks."""
-    warnings = [f"no '{name}' section; its columns are shown as n/a" for name in missing_sections(report)]
-    section = {name: report.get(name) if isinstance(report.get(name), dict) else {} for name in
-               ("run", "params", "time", "memory", "energy", "quality")}
-    run, params, time_, memory, energy, quality = (section[k] for k in section)
-    method = run.get("method") or "unknown"
-    if not run.get("method"):
-        warnings.append("run.method is not set; shown as 'unknown'")
-    status = run.get("status")
+    fields = _Fields(report)
+    fields.warnings += [f"no '{name}' section; its columns are shown as n/a" for name in missing_sections(report)]
+    method = fields.text("run", "method")
+    if not method:
+        fields.warnings.append("run.method is not set; shown as 'unknown'")
+    status = fields.text("run", "status")
     if status and status != "completed":
-        warnings.append(f"run status is {status!r}: its figures cover only part of the training")
-    evals = quality.get("eval") if isinstance(quality.get("eval"), dict) else {}
-    primary = quality.get("primary_metric")
-    if evals and not primary:
-        warnings.append("quality.primary_metric is not set; pass --metric to choose the quality column")
-    energy_status = energy.get("status")
+        fields.warnings.append(f"run status is {status!r}: its figures cover only part of the training")
+    quality = fields.metrics()
+    primary = fields.text("quality", "primary_metric")
+    if quality and not primary:
+        fields.warnings.append("quality.primary_metric is not set; pass --metric to choose the quality column")
+    labels = fields.section("run").get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     row = RunRow(
         source=source,
-        method=str(method),
-        task=run.get("task"),
-        model_name=run.get("model_name"),
+        method=method or "unknown",
+        task=fields.text("run", "task"),
+        model_name=fields.text("run", "model_name"),
         status=status,
-        run_name=run.get("run_name"),
+        run_name=fields.text("run", "run_name"),
+        labels=dict(labels),
+        setting=setting_of(labels),
         primary_metric=primary,
-        greater_is_better=quality.get("greater_is_better"),
-        quality={k: float(v) for k, v in evals.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-        train_seconds=_number(time_, "train_seconds"),
-        trainable_params=_number(params, "trainable"),
-        total_params=_number(params, "total"),
-        trainable_percent=_number(params, "trainable_percent"),
-        peak_memory_bytes=_number(memory, "peak_memory_bytes"),
-        peak_memory_kind=memory.get("peak_memory_kind"),
-        energy_kwh=_number(energy, "energy_kwh"),
-        co2_kg=_number(energy, "co2_kg"),
-        energy_status=energy_status,
-        energy_reason=energy.get("reason"),
+        greater_is_better=fields.flag("quality", "greater_is_better"),
+        quality=quality,
+        train_seconds=fields.number("time", "train_seconds"),
+        samples=fields.number("time", "samples"),
+        samples_per_second=fields.number("time", "samples_per_second"),
+        step_seconds_median=fields.number("time", "step_seconds_median"),
+        trainable_params=fields.number("params", "trainable"),
+        total_params=fields.number("params", "total"),
+        trainable_percent=fields.number("params", "trainable_percent"),
+        peak_memory_bytes=fields.number("memory", "peak_memory_bytes"),
+        peak_memory_kind=fields.text("memory", "peak_memory_kind"),
+        energy_kwh=fields.number("energy", "energy_kwh"),
+        co2_kg=fields.number("energy", "co2_kg"),
+        energy_status=fields.text("energy", "status"),
+        energy_reason=fields.text("energy", "reason"),
     )
     if row.trainable_percent is None and row.trainable_params is not None and row.total_params:
         row.trainable_percent = 100.0 * row.trainable_params / row.total_params
-    return row, warnings
+    return row, fields.warnings
 
 
 def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[Problem]]:
@@ -138,8 +203,8 @@ def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[P
             continue
         seen.add(path.resolve())
         try:
-            report = load_report(path)
-        except ReportError as exc:
+            report = read_report(path)
+        except UnusableReport as exc:
             problems.append(Problem(path, f"skipped {exc}", skipped=True))
             continue
         row, warnings = row_from_report(report, path)
@@ -158,15 +223,3 @@ def expand_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
         nested = sorted(Path(given).rglob(REPORT_FILENAME)) if Path(given).is_dir() and not path.exists() else []
         files += nested or [path]
     return files
-
-
-def assign_labels(rows: list[RunRow]) -> None:
-    """Label each row by its method; where a method repeats inside a group, add the run name or folder."""
-    counts: dict[tuple[tuple[str, str], str], int] = {}
-    for row in rows:
-        counts[(row.group, row.method)] = counts.get((row.group, row.method), 0) + 1
-    for row in rows:
-        if counts[(row.group, row.method)] == 1:
-            row.label = row.method
-        else:
-            row.label = f"{row.method} ({row.run_name or row.source.parent.name})"

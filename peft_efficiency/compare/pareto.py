@@ -1,7 +1,7 @@
 """Which direction is better for each figure, and the Pareto frontier of quality against a cost.
 
 A run is on the frontier when no other run is at least as good on both axes and strictly better on one.
-Runs missing either figure take no part (they are neither on nor off the frontier).
+Runs missing either figure, or with a NaN or infinite one (a diverged run), take no part.
 
 Example:
     pareto_front([(10, 0.8), (1000, 0.9), (500, 0.7)], x_lower_is_better=True, y_higher_is_better=True)  # [0, 1]
@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 # Cost figures of a RunRow, all lower-is-better, with the label an axis or column shows.
@@ -43,14 +44,16 @@ def pareto_front(
     x_lower_is_better: bool = True,
     y_higher_is_better: bool = True,
 ) -> list[int]:
-    """Indices (in input order) of the points no other point dominates; points with a `None` are left out.
+    """Indices (in input order) of the points no other point dominates; points with a `None`, NaN or infinity
+    are left out.
 
     Args:
         points: (cost, quality) pairs.
         x_lower_is_better: direction of the cost axis (True for parameters, time, energy).
         y_higher_is_better: direction of the quality axis.
     """
-    usable = [(i, (float(x), float(y))) for i, (x, y) in enumerate(points) if x is not None and y is not None]
+    usable = [(i, (float(x), float(y))) for i, (x, y) in enumerate(points)
+              if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
     return [
         i for i, p in usable
         if not any(dominates(q, p, x_lower_is_better, y_higher_is_better) for j, q in usable if j != i)

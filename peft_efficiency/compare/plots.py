@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from peft_efficiency.availability import require
+from peft_efficiency.compare.load import finite
 from peft_efficiency.compare.pareto import pareto_front
 from peft_efficiency.compare.render import format_cell
 from peft_efficiency.compare.table import GroupTable
@@ -79,7 +80,7 @@ def _place_labels(ax, annotations: list) -> None:
 def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors: dict[str, str]) -> list:
     """Draw one quality-vs-cost panel; return its point labels (placed once the layout is known)."""
     quality_key = table.ranked_by
-    points = [(v.get(key), v.get(quality_key)) for v in table.values]
+    points = [(finite(v.get(key)), finite(v.get(quality_key))) for v in table.values]  # NaN/inf: not drawn
     measured = [i for i, (x, y) in enumerate(points) if x is not None and y is not None]
     positive = [points[i][0] for i in measured if points[i][0] > 0]
     log = key == "trainable_params" or (bool(positive) and max(positive) / min(positive) > 30)
@@ -132,7 +133,11 @@ def pareto_figure(table: GroupTable):
     colors = method_colors(table)
     labels = [_pareto_axis(ax, table, key, label, kind, colors) for ax, (key, label, kind) in zip(axes, PARETO_AXES)]
     axes[0].set_ylabel(table.ranked_by or "quality")
-    fig.suptitle(f"{table.title}: quality vs cost (black-edged points = Pareto frontier, the best trade-offs)")
+    title = f"{table.title}: quality vs cost (black-edged points = Pareto frontier, the best trade-offs)"
+    diverged = [v["method"] for v in table.values if v.get("diverged")]
+    if diverged:
+        title += f"\nnot drawn, diverged ({table.ranked_by} not finite): {', '.join(diverged)}"
+    fig.suptitle(title)
     fig.canvas.draw()  # runs the layout, so label boxes are measured where they will be drawn
     for ax, axis_labels in zip(axes, labels):
         _place_labels(ax, axis_labels)
@@ -149,7 +154,7 @@ def bars_figure(table: GroupTable):
     memory_label = "peak memory (GiB" + (", process RSS)" if memory_kinds == {"process_rss"} else ")")
     panels = [("train_seconds", "train time (s)", "seconds", 1.0), ("peak_memory_bytes", memory_label, "bytes", 1024**3)]
     for ax, (key, label, kind, scale) in zip(axes, panels):
-        values = [v.get(key) for v in table.values]
+        values = [finite(v.get(key)) for v in table.values]
         heights = [0 if value is None else value / scale for value in values]
         ys = list(range(len(names)))
         ax.barh(ys, heights, color=[colors[r.method.lower()] for r in table.rows])
@@ -193,11 +198,13 @@ def slug(text: str) -> str:
 
 def plot_paths(tables: list[GroupTable], plot_path: str | Path) -> list[tuple[GroupTable, Path, Path]]:
     """(table, pareto PNG, bars PNG) per group: `<stem>.png` and `<stem>-bars.png`, with `-<task>-<model>`
-    added to the stem when there is more than one group."""
+    (and the values of the setting labels that tell groups of one task and model apart) added to the stem when
+    there is more than one group."""
     base = Path(plot_path)
     result = []
     for table in tables:
-        stem = base.stem if len(tables) == 1 else f"{base.stem}-{slug(table.task)}-{slug(table.model_name)}"
+        parts = [table.task, table.model_name, *table.shown_setting.values()]
+        stem = base.stem if len(tables) == 1 else "-".join([base.stem, *map(slug, parts)])
         result.append((table, base.with_name(f"{stem}.png"), base.with_name(f"{stem}-bars.png")))
     return result
 

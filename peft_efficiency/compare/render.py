@@ -2,7 +2,8 @@
 
 Terminal and Markdown show human units (s/min/h, k/M/B, MiB/GiB, Wh/kWh, g/kg); CSV and JSON keep the raw
 values in the units their column names carry. A figure that is missing is `n/a` (empty in CSV, null in JSON),
-never 0.
+never 0. A diverged run's quality reads `diverged` (null in JSON, with `"diverged": true`); NaN or infinity never
+reaches the output, and the JSON is strict (no bare NaN).
 
 Example:
     print(render(build_tables(rows), "markdown"))
@@ -13,11 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from peft_efficiency.compare.table import Column, GroupTable
 
 MISSING = "n/a"
+DIVERGED = "diverged"
 FORMATS = ("table", "markdown", "csv", "json")
 
 
@@ -47,6 +50,8 @@ def format_cell(value: Any, kind: str) -> str:
     """Text for one value of a column of the given kind; `None` is shown as n/a."""
     if value is None:
         return MISSING
+    if isinstance(value, float) and not math.isfinite(value):
+        return DIVERGED if kind in ("quality", "delta") else MISSING
     if kind == "text":
         return str(value)
     if kind == "flag":
@@ -65,6 +70,8 @@ def format_cell(value: Any, kind: str) -> str:
         return f"{round(value) or 0:+d}%"  # no "-0%"
     if kind == "bytes":
         return format_bytes(value)
+    if kind == "rate":
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     if kind == "ratio":
         return f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
     if kind == "kwh":
@@ -83,7 +90,13 @@ def shown_columns(table: GroupTable) -> list[Column]:
 def text_cells(table: GroupTable) -> tuple[list[Column], list[list[str]]]:
     """The shown columns and the text of every cell, row by row."""
     columns = shown_columns(table)
-    return columns, [[format_cell(v.get(c.key), c.kind) for c in columns] for v in table.values]
+
+    def cell(value: dict[str, Any], column: Column) -> str:
+        if column.key == table.ranked_by and value.get("diverged"):
+            return DIVERGED
+        return format_cell(value.get(column.key), column.kind)
+
+    return columns, [[cell(v, c) for c in columns] for v in table.values]
 
 
 def heading(table: GroupTable) -> str:
@@ -124,18 +137,34 @@ def render_markdown(tables: list[GroupTable]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def setting_text(setting: dict[str, str]) -> str:
+    """`key=value` pairs joined by `; ` (empty for no setting)."""
+    return "; ".join(f"{key}={value}" for key, value in setting.items())
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None, in nested lists and dicts too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def render_csv(tables: list[GroupTable]) -> str:
-    """One flat CSV: task, model_name and report path first, then the union of all groups' columns."""
+    """One flat CSV: task, model_name, setting and report path first, then the union of all groups' columns."""
     keys: list[str] = []
     for table in tables:
         keys += [c.key for c in table.columns if c.key not in keys]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "model_name", "report", *keys])
+    writer.writerow(["task", "model_name", "setting", "report", *keys])
     for table in tables:
-        for row, value in zip(table.rows, table.values):
+        for row, value in zip(table.rows, json_safe(table.values)):
             cells = ["" if value.get(k) is None else value[k] for k in keys]
-            writer.writerow([table.task, table.model_name, str(row.source), *cells])
+            writer.writerow([table.task, table.model_name, setting_text(table.setting), str(row.source), *cells])
     return buffer.getvalue()
 
 
@@ -145,6 +174,8 @@ def tables_as_dicts(tables: list[GroupTable]) -> list[dict[str, Any]]:
         {
             "task": t.task,
             "model_name": t.model_name,
+            "setting": t.setting,
+            "title": t.title,
             "ranked_by": t.ranked_by,
             "greater_is_better": t.greater_is_better,
             "baseline": None if t.baseline is None else str(t.baseline.source),
@@ -157,7 +188,7 @@ def tables_as_dicts(tables: list[GroupTable]) -> list[dict[str, Any]]:
 
 
 def render_json(tables: list[GroupTable]) -> str:
-    return json.dumps({"groups": tables_as_dicts(tables)}, indent=2) + "\n"
+    return json.dumps(json_safe({"groups": tables_as_dicts(tables)}), indent=2, allow_nan=False) + "\n"
 
 
 def render(tables: list[GroupTable], fmt: str = "table") -> str:

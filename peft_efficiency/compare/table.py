@@ -1,24 +1,32 @@
-"""Build the comparison table: one `GroupTable` per (task, model), rows ranked by quality inside it only.
+"""Build the comparison table: one `GroupTable` per (task, model, setting), rows ranked by quality inside it only.
+
+The setting is the part of the run's labels that changes what is measured (see `identity.py`). Runs are ranked
+by their quality metric; a run whose quality is NaN or infinite (it diverged) comes after every finite run and
+is never on the Pareto frontier; ties go to the run with fewer trainable parameters, then by label and path,
+so the order does not depend on the order of the inputs.
 
 Columns relative to full fine-tuning appear where the group holds a run whose method is `full`:
-speed-up = full train time / run train time; memory saved = 1 - run peak / full peak (in %);
+speed-up = run throughput / full throughput (samples/s; median step time when a report lacks samples/s), so a
+run that trains fewer epochs or samples is not faster for it; memory saved = 1 - run peak / full peak (in %);
 quality delta = run quality - full quality (in the metric's own units). Raw values stay in base units
-(seconds, bytes, kWh, kg); `render.py` turns them into text.
+(seconds, bytes, kWh, kg), `None` where not measured, never NaN; `render.py` turns them into text.
 
 Example:
     rows, problems = load_runs(paths)
     for table in build_tables(rows):
-        print(table.task, [v["method"] for v in table.values])
+        print(table.title, [v["method"] for v in table.values])
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from peft_efficiency.compare.load import RunRow, metric_value
+from peft_efficiency.compare.load import RunRow, finite, metric_value
 from peft_efficiency.compare.pareto import higher_is_better, pareto_front
+from peft_efficiency.compare.relative import relative_columns, relative_values
 
 BASELINE_METHOD = "full"
 
@@ -35,7 +43,10 @@ class Column:
 
 @dataclass
 class GroupTable:
-    """The runs of one (task, model), ranked by `ranked_by`, with raw values per column key."""
+    """The runs of one (task, model, setting), ranked by `ranked_by`, with raw values per column key.
+
+    `setting` is the group's whole setting; `shown_setting` only the labels that tell it apart from other
+    groups of the same task and model (what the title shows)."""
 
     task: str
     model_name: str
@@ -46,10 +57,13 @@ class GroupTable:
     rows: list[RunRow]
     values: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    setting: dict[str, str] = field(default_factory=dict)
+    shown_setting: dict[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
-        return f"{self.task} · {self.model_name}"
+        extra = "".join(f" · {key}={value}" for key, value in self.shown_setting.items())
+        return f"{self.task} · {self.model_name}{extra}"
 
 
 def _quality_metrics(rows: list[RunRow], extra_metrics: list[str]) -> list[str]:
@@ -58,80 +72,69 @@ def _quality_metrics(rows: list[RunRow], extra_metrics: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or denominator is None or denominator == 0:
-        return None
-    return numerator / denominator
+class Ranking:
+    """How one group is ranked: its metric, the metric's direction, and each run's place."""
+
+    def __init__(self, rows: list[RunRow], metrics: list[str], notes: list[str]) -> None:
+        primaries = Counter(row.primary_metric for row in rows if row.primary_metric)
+        self.metric = primaries.most_common(1)[0][0] if primaries else (metrics[0] if metrics else None)
+        if len(primaries) > 1:
+            notes.append(f"runs name different primary metrics ({', '.join(primaries)}); ranked by {self.metric}")
+        declared = next((r.greater_is_better for r in rows
+                         if r.primary_metric == self.metric and r.greater_is_better is not None), None)
+        self.higher = higher_is_better(self.metric, declared) if self.metric else True
+
+    def raw(self, row: RunRow) -> float | None:
+        return metric_value(row.quality, self.metric) if self.metric else None
+
+    def quality(self, row: RunRow) -> float | None:
+        """The ranked metric when it is a finite number, else `None`."""
+        return finite(self.raw(row))
+
+    def diverged(self, row: RunRow) -> bool:
+        value = self.raw(row)
+        return value is not None and not math.isfinite(value)
+
+    def key(self, row: RunRow) -> tuple[int, float, float, str, str]:
+        """Finite quality first (best first), then diverged runs, then runs without the metric; ties by cost."""
+        value = self.quality(row)
+        bucket = 0 if value is not None else (1 if self.diverged(row) else 2)
+        score = 0.0 if value is None else (-value if self.higher else value)
+        cost = row.trainable_params if row.trainable_params is not None else math.inf
+        return (bucket, score, cost, row.label, str(row.source))
 
 
-def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None) -> GroupTable:
-    """The table of runs that share a task and a model."""
-    task, model_name = rows[0].group
-    notes: list[str] = []
-    metrics = _quality_metrics(rows, list(extra_metrics or []))
-    primaries = Counter(row.primary_metric for row in rows if row.primary_metric)
-    ranked_by = primaries.most_common(1)[0][0] if primaries else (metrics[0] if metrics else None)
-    if len(primaries) > 1:
-        notes.append(f"runs name different primary metrics ({', '.join(primaries)}); ranked by {ranked_by}")
-    declared = next((r.greater_is_better for r in rows if r.primary_metric == ranked_by and r.greater_is_better is not None), None)
-    higher = higher_is_better(ranked_by, declared) if ranked_by else True
-
-    def quality(row: RunRow) -> float | None:
-        return metric_value(row.quality, ranked_by) if ranked_by else None
-
-    def rank_key(row: RunRow) -> tuple[int, float]:
-        value = quality(row)
-        return (1, 0.0) if value is None else (0, -value if higher else value)
-
-    rows = sorted(rows, key=rank_key)
-    baselines = [r for r in rows if r.method.lower() == BASELINE_METHOD]
-    baselines.sort(key=lambda r: r.status != "completed")
-    baseline = baselines[0] if baselines else None
-    if len(baselines) > 1:
-        notes.append(f"{len(baselines)} full fine-tuning runs; relative columns use {baseline.source}")
-
+def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_baseline: bool) -> list[Column]:
     columns = [Column("method", "method", "text"), Column("status", "status", "text", always_shown=False)]
     columns += [Column(m, m, "quality") for m in metrics]
+    if any(ranking.diverged(r) for r in rows):
+        columns.append(Column("diverged", "diverged", "flag"))
+    columns.append(Column("train_seconds", "train time", "seconds"))
+    if any(r.samples_per_second is not None for r in rows):
+        columns.append(Column("samples_per_second", "samples/s", "rate"))
     columns += [
-        Column("train_seconds", "train time", "seconds"),
         Column("trainable_params", "trainable", "count"),
         Column("trainable_percent", "trainable %", "percent"),
         Column("peak_memory_bytes", "peak memory", "bytes"),
         Column("energy_kwh", "energy", "kwh"),
         Column("co2_kg", "CO2", "kg"),
     ]
-    if baseline is not None:
-        columns += [
-            Column("speedup_vs_full", "speed-up vs full", "ratio"),
-            Column("memory_saved_vs_full_percent", "memory saved vs full", "signed_percent"),
-        ]
-        if ranked_by:
-            columns.append(Column("quality_delta_vs_full", f"Δ {ranked_by} vs full", "delta"))
-    if ranked_by:
+    if has_baseline:
+        columns += [Column(key, title, kind) for key, title, kind in relative_columns(ranking.metric)]
+    if ranking.metric:
         columns.append(Column("pareto_params", "Pareto (params)", "flag"))
+    return columns
 
-    front = set(pareto_front([(r.trainable_params, quality(r)) for r in rows], True, higher))
-    values: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        value: dict[str, Any] = {
-            "method": row.label, "status": row.status, "train_seconds": row.train_seconds,
-            "trainable_params": row.trainable_params, "trainable_percent": row.trainable_percent,
-            "peak_memory_bytes": row.peak_memory_bytes, "energy_kwh": row.energy_kwh, "co2_kg": row.co2_kg,
-        }
-        value.update({m: metric_value(row.quality, m) for m in metrics})
-        if baseline is not None:
-            value["speedup_vs_full"] = _ratio(baseline.train_seconds, row.train_seconds)
-            saved = _ratio(row.peak_memory_bytes, baseline.peak_memory_bytes)
-            value["memory_saved_vs_full_percent"] = None if saved is None else 100.0 * (1.0 - saved)
-            if ranked_by:
-                q, q_full = quality(row), quality(baseline)
-                value["quality_delta_vs_full"] = None if q is None or q_full is None else q - q_full
-        if ranked_by:
-            usable = row.trainable_params is not None and quality(row) is not None
-            value["pareto_params"] = (index in front) if usable else None
-        values.append(value)
 
+def _notes(rows: list[RunRow], metrics: list[str], ranking: Ranking, notes: list[str]) -> None:
     for row in rows:
+        if ranking.diverged(row):
+            notes.append(f"{row.label} diverged ({ranking.metric} is {ranking.raw(row)}): ranked after every finite "
+                         "run and left off the Pareto frontier")
+        for metric in metrics:
+            value = metric_value(row.quality, metric)
+            if metric != ranking.metric and value is not None and not math.isfinite(value):
+                notes.append(f"{metric} of {row.label} is {value}; shown as n/a")
         if row.energy_kwh is None:
             why = row.energy_reason or (f"status {row.energy_status}" if row.energy_status else "no energy figure in the report")
             notes.append(f"energy n/a for {row.label}: {why}")
@@ -140,12 +143,57 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None) -> G
         notes.append("peak memory is the peak resident memory of the process (CPU run), not GPU memory")
     elif len(kinds) > 1:
         notes.append(f"peak memory mixes kinds ({', '.join(sorted(str(k) for k in kinds))}); compare with care")
-    return GroupTable(task, model_name, ranked_by, higher, baseline, columns, rows, values, notes)
+
+
+def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None) -> GroupTable:
+    """The table of runs that share a task, a model and a setting."""
+    task, model_name, setting = rows[0].group
+    notes: list[str] = []
+    metrics = _quality_metrics(rows, list(extra_metrics or []))
+    ranking = Ranking(rows, metrics, notes)
+    rows = sorted(rows, key=ranking.key)
+    baselines = sorted((r for r in rows if r.method.lower() == BASELINE_METHOD),
+                       key=lambda r: (r.status != "completed", ranking.diverged(r)))
+    baseline = baselines[0] if baselines else None
+    if len(baselines) > 1:
+        notes.append(f"{len(baselines)} full fine-tuning runs; relative columns use {baseline.source}")
+
+    front = set(pareto_front([(r.trainable_params, ranking.quality(r)) for r in rows], True, ranking.higher))
+    values: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        value: dict[str, Any] = {
+            "method": row.label, "status": row.status, "diverged": ranking.diverged(row),
+            "train_seconds": row.train_seconds, "samples_per_second": row.samples_per_second,
+            "trainable_params": row.trainable_params, "trainable_percent": row.trainable_percent,
+            "peak_memory_bytes": row.peak_memory_bytes, "energy_kwh": row.energy_kwh, "co2_kg": row.co2_kg,
+        }
+        value.update({m: finite(metric_value(row.quality, m)) for m in metrics})
+        if baseline is not None:
+            value.update(relative_values(row, baseline, ranking.quality, notes))
+        if ranking.metric:
+            usable = row.trainable_params is not None and ranking.quality(row) is not None
+            value["pareto_params"] = (index in front) if usable else (False if ranking.diverged(row) else None)
+        values.append(value)
+    _notes(rows, metrics, ranking, notes)
+    columns = _columns(rows, metrics, ranking, baseline is not None)
+    return GroupTable(task, model_name, ranking.metric, ranking.higher, baseline, columns, rows, values, notes,
+                      setting=dict(setting))
+
+
+def _shown_settings(tables: list[GroupTable]) -> None:
+    """Give each table the setting labels that differ between groups of its task and model."""
+    for table in tables:
+        siblings = [t for t in tables if (t.task, t.model_name) == (table.task, table.model_name)]
+        keys = sorted({k for t in siblings for k in t.setting})
+        varying = [k for k in keys if len({t.setting.get(k) for t in siblings}) > 1]
+        table.shown_setting = {k: table.setting[k] for k in varying if k in table.setting}
 
 
 def build_tables(rows: list[RunRow], extra_metrics: list[str] | None = None) -> list[GroupTable]:
-    """One table per (task, model) group, groups in order of first appearance."""
-    groups: dict[tuple[str, str], list[RunRow]] = {}
+    """One table per (task, model, setting) group, groups in order of first appearance."""
+    groups: dict[tuple[Any, ...], list[RunRow]] = {}
     for row in rows:
         groups.setdefault(row.group, []).append(row)
-    return [build_group(group_rows, extra_metrics) for group_rows in groups.values()]
+    tables = [build_group(group_rows, extra_metrics) for group_rows in groups.values()]
+    _shown_settings(tables)
+    return tables
