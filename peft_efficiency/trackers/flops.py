@@ -1,20 +1,36 @@
 """A PEFT-aware estimate of training FLOPs, and model FLOPs utilization (MFU) where the device's peak is known.
 
-Formula (per token that passes through the layers, multiply-add = 2 FLOPs):
+Formula (multiply-add = 2 FLOPs; the matmuls torch's FlopCounterMode counts: Linears and attention):
 
-    forward   F = 2 * N_matmul + 4 * L * s * d          (weights of every Linear/Conv1D, trainable or frozen;
-                                                          attention scores and weighted sum over s positions)
-    backward  B = F + 2 * N_matmul_trainable             (gradients w.r.t. activations through the whole network,
-                                                          plus gradients w.r.t. trainable weights only)
-    training  = tokens_effective * (F + B) = tokens_effective * (2 F + 2 N_matmul_trainable)
+    FLOPs = 2 * (T + R*v_q) * (W_tok + G_tok)                  Linears on every token position, forward + backward
+          + 2 * R * (W_row + G_row)                            Linears that read one token per row (pooler, classifier)
+          + 2 * d * (2*L + M) * sum_i (s_i + v_q) * (s_i + v_k) attention: Q K^T and A V over each sequence
+          + 2 * P * (W_pass + G_pass)                          once per forward pass (LoHa's delta weights)
+          + 2 * v * R_or_P * (W_virt + G_virt)                 prompt encoder on the virtual tokens (per row R for
+                                                               prefix tuning, per forward pass P for p-tuning)
 
-For full fine-tuning this is the familiar 6 N per token (plus attention). For LoRA/IA3/BitFit it is about
-4 N + 2 N_trainable: frozen weights still need their forward and their activation gradients. Prompt tuning and
-p-tuning add `num_virtual_tokens` real positions to every sample (tokens_effective = tokens + samples * v and
-s grows by v); prefix tuning adds v key/value positions only (s grows by v in the attention term).
-Assumptions: embeddings are lookups (no FLOPs); s is the mean non-padding length of the training samples;
-activation gradients are assumed to flow down to the input (true for adapters and prompts, an overestimate for
-methods that train only the top layers); gradient-checkpointing recomputation is not counted (useful FLOPs only).
+From the model, read once at train begin (`peft_efficiency.trackers.matmuls`):
+  W_tok, W_row  in*out summed over the Linears run on every token / once per row (frozen and trainable alike);
+  G_tok, G_row  their backward: in*out for each trained weight (weight gradient) plus in*out for each Linear whose
+                input carries a gradient (activation gradient: only above the lowest trainable parameter);
+  L, d          attention layers and width (heads * head size); M the attention matmuls run backward, summed
+                over layers: 4 per layer above the lowest trainable parameter (both operands of Q K^T and A V are
+                activations), fewer in that layer, none below;
+  v_q, v_k      virtual positions per row: prompt tuning and p-tuning add v to queries and keys (v_q = v_k = v),
+                prefix tuning adds v to keys only (v_q = 0, v_k = v);
+  W_pass, G_pass, W_virt, G_virt  the same, for the per-pass and prompt-encoder matmuls.
+From the batches (`peft_efficiency.trackers.tokens.BatchCounts`): P forward passes, R rows, T token positions,
+and a sum over the sequences i of length s_i. Two figures, which differ in what they count:
+  flops           T = non-padding tokens, s_i = each sequence's non-padding length; a packed row's documents are
+                  separate sequences, so packing costs sum_i s_i^2, not (sum_i s_i)^2. The work the training
+                  needed: compare runs with it.
+  flops_computed  T = every position of every row, padding included, s_i = the row's width (or each sequence's
+                  length where the attention kernel is varlen, i.e. flash attention). What the hardware
+                  computes: MFU uses it.
+Full fine-tuning gives the familiar 6 N per token plus attention; LoRA/IA3 about 4 N + 2 N_trainable.
+Assumptions: embeddings are lookups (no FLOPs); attention computes its full score matrix (causal masking saves
+nothing in eager/SDPA kernels); elementwise work (norms, softmax, optimizer) is left out, as FlopCounterMode
+does; gradient-checkpointing recomputation is not counted.
 """
 
 from __future__ import annotations
@@ -24,7 +40,16 @@ from typing import Any
 
 import torch
 
-FORMULA = "tokens_eff * (2*(2*N_matmul + 4*L*s*d) + 2*N_matmul_trainable); see peft_efficiency/trackers/flops.py"
+from peft_efficiency.trackers.matmuls import MatmulPlan, attention_width, matmul_plan
+from peft_efficiency.trackers.tokens import BatchCounts
+
+FORMULA = ("2*(T + R*v_q)*(W_tok + G_tok) + 2*R*(W_row + G_row) + 2*d*(2*L + M)*sum_i (s_i + v_q)*(s_i + v_k) "
+           "+ 2*P*(W_pass + G_pass) + 2*v*R_or_P*(W_virt + G_virt); see peft_efficiency/trackers/flops.py")
+TOKENS_COUNTED = {
+    "flops": "non-padding tokens (plus virtual tokens); attention over each sequence's own length (each document of a packed row)",
+    "flops_computed": ("every position of every row, padding included; attention over each row's width "
+                       "(over each sequence for varlen kernels)"),
+}
 
 # Dense peak FLOP/s per device: (16-bit tensor-core, 32-bit) from vendor data sheets.
 DEVICE_PEAK_FLOPS: dict[str, tuple[float, float]] = {
@@ -50,31 +75,13 @@ class MatmulWeights:
     trainable: int
 
 
-def matmul_weights(model: torch.nn.Module) -> MatmulWeights:
-    """Count Linear / transformers Conv1D weights (in*out each, also for 4-bit and ZeRO-3 layers).
-
-    peft's adapter wrappers are not counted themselves (their base layer and adapter Linears are). The p-tuning
-    prompt encoder runs once per batch on the virtual tokens, not per token, and is left out.
-    """
-    total = trainable = 0
-    for name, module in model.named_modules():
-        segments = name.split(".")
-        # the p-tuning encoder; peft's frozen original of a modules_to_save copy (only the copy runs)
-        if "prompt_encoder" in segments or "original_module" in segments:
-            continue
-        weight = getattr(module, "weight", None)
-        if weight is None:
-            continue
-        if isinstance(module, torch.nn.Linear):  # also bitsandbytes' 4/8-bit layers; not peft's wrappers
-            count = int(module.in_features) * int(module.out_features)
-        elif type(module).__name__ == "Conv1D" and hasattr(module, "nf"):
-            count = int(weight.shape[0]) * int(module.nf) if weight.numel() else int(getattr(weight, "ds_numel", 0))
-        else:
-            continue
-        total += count
-        if weight.requires_grad:
-            trainable += count
-    return MatmulWeights(total=total, trainable=trainable)
+def _base_config(model: torch.nn.Module) -> Any:
+    config = getattr(model, "config", None)
+    if config is None and hasattr(model, "get_base_model"):
+        config = getattr(model.get_base_model(), "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    return config
 
 
 def _config_value(config: Any, *names: str) -> int | None:
@@ -87,11 +94,7 @@ def _config_value(config: Any, *names: str) -> int | None:
 
 def model_shape(model: torch.nn.Module) -> tuple[int | None, int | None]:
     """(layers, hidden size) from the model's config, when it has one."""
-    config = getattr(model, "config", None)
-    if config is None and hasattr(model, "get_base_model"):
-        config = getattr(model.get_base_model(), "config", None)
-    if config is not None and hasattr(config, "get_text_config"):
-        config = config.get_text_config()
+    config = _base_config(model)
     return _config_value(config, "num_hidden_layers", "n_layer", "num_layers"), _config_value(config, "hidden_size", "n_embd", "d_model")
 
 
@@ -108,6 +111,17 @@ def virtual_tokens(model: torch.nn.Module) -> tuple[int, bool]:
     return v, not is_prefix
 
 
+def matmul_weights(model: torch.nn.Module) -> MatmulWeights:
+    """in*out of every Linear / transformers Conv1D (also 4-bit and ZeRO-3 layers), all and trainable.
+
+    peft's adapter wrappers are not counted themselves (their base layer and adapter Linears are), nor the
+    frozen original of a modules_to_save copy, nor the p-tuning prompt encoder (run once per batch).
+    """
+    v, through_layers = virtual_tokens(model)
+    plan = matmul_plan(model, model_shape(model)[0], prefix_tuning=bool(v) and not through_layers)
+    return MatmulWeights(total=plan.total, trainable=plan.trainable)
+
+
 @dataclass
 class FlopsProfile:
     """What the estimate needs from a model, read once at train begin (the structure does not change)."""
@@ -117,32 +131,78 @@ class FlopsProfile:
     hidden: int | None
     virtual_tokens: int
     virtual_through_layers: bool
+    plan: MatmulPlan | None = None
+    attention_width: int | None = None
+    varlen_attention: bool = False
 
 
 def flops_profile(model: torch.nn.Module) -> FlopsProfile:
     layers, hidden = model_shape(model)
     v, through_layers = virtual_tokens(model)
-    return FlopsProfile(matmul_weights(model), layers, hidden, v, through_layers)
+    plan = matmul_plan(model, layers, prefix_tuning=bool(v) and not through_layers)
+    config = _base_config(model)
+    implementation = str(getattr(config, "_attn_implementation", None) or "")
+    return FlopsProfile(weights=MatmulWeights(plan.total, plan.trainable), layers=plan.layers or layers, hidden=hidden,
+                        virtual_tokens=v, virtual_through_layers=through_layers, plan=plan,
+                        attention_width=attention_width(config), varlen_attention="flash" in implementation)
 
 
-def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int) -> dict[str, Any]:
-    """Training FLOPs for `samples` samples holding `tokens` non-padding tokens (see module docstring)."""
-    weights, layers, hidden, v = profile.weights, profile.layers, profile.hidden, profile.virtual_tokens
-    mean_length = tokens / samples if samples else 0.0
-    positions = mean_length + v
-    tokens_effective = tokens + (samples * v if profile.virtual_through_layers else 0)
-    attention = 4.0 * layers * positions * hidden if layers and hidden else 0.0
-    forward_per_token = 2.0 * weights.total + attention
-    flops = tokens_effective * (2.0 * forward_per_token + 2.0 * weights.trainable)
+def _pairs(square_sum: float, length_sum: float, sequences: float, v_q: int, v_k: int) -> float:
+    """sum_i (s_i + v_q) * (s_i + v_k), from sum s_i^2, sum s_i and the number of sequences."""
+    return square_sum + (v_q + v_k) * length_sum + sequences * v_q * v_k
+
+
+def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, counts: BatchCounts | None = None) -> dict[str, Any]:
+    """Training FLOPs of the batches counted (formula in the module docstring).
+
+    Args:
+        profile: from `flops_profile(model)`.
+        samples, tokens: sequences and non-padding tokens; used alone (without `counts`), every sequence is taken
+            to be one unpadded row of the mean length, and the once-per-forward-pass terms are left out.
+        counts: the batch counter's full counts (rows, padded positions, sums of squared lengths); when given,
+            they supersede `samples` and `tokens`.
+    """
+    if counts is None:
+        counts = BatchCounts.uniform(samples, tokens)
+    plan = profile.plan
+    if plan is None:
+        raise ValueError("profile has no matmul plan: build it with flops_profile(model)")
+    v = profile.virtual_tokens
+    v_q = v if profile.virtual_through_layers else 0
+    v_k = v
+    width, layers = profile.attention_width, plan.layers
+    attention_factor = 2.0 * width * (2 * layers + plan.attention_backward_matmuls) if width and layers else 0.0
+    virtual_runs = counts.rows if v and not profile.virtual_through_layers else counts.batches
+    fixed = (2.0 * counts.rows * (plan.row_forward + plan.row_backward) + 2.0 * counts.batches * (plan.batch_forward + plan.batch_backward)
+             + 2.0 * v * virtual_runs * (plan.virtual_forward + plan.virtual_backward))
+    token_cost = 2.0 * (plan.token_forward + plan.token_backward)
+
+    def total(token_positions: float, pairs: float) -> float:
+        return (token_positions + counts.rows * v_q) * token_cost + fixed + attention_factor * pairs
+
+    sequence_pairs = _pairs(counts.sequence_square_sum, counts.tokens, counts.samples, v_q, v_k)
+    flops = total(counts.tokens, sequence_pairs)
+    row_pairs = sequence_pairs if profile.varlen_attention else _pairs(counts.row_square_sum, counts.positions, counts.rows, v_q, v_k)
+    tokens_effective = counts.tokens + counts.rows * v_q
+    forward = (2.0 * tokens_effective * plan.token_forward + 2.0 * counts.rows * plan.row_forward
+               + 2.0 * counts.batches * plan.batch_forward + 2.0 * v * virtual_runs * plan.virtual_forward
+               + (4.0 * width * layers * sequence_pairs if width and layers else 0.0))
     return {
         "flops": flops,
+        "flops_computed": total(counts.positions, row_pairs),
+        "flops_forward": forward,
+        "tokens_counted": TOKENS_COUNTED,
         "formula": FORMULA,
-        "forward_flops_per_token": forward_per_token,
-        "matmul_weights": weights.total,
-        "matmul_weights_trainable": weights.trainable,
+        "forward_flops_per_token": forward / tokens_effective if tokens_effective else None,
+        "matmul_weights": profile.weights.total,
+        "matmul_weights_trainable": profile.weights.trainable,
         "virtual_tokens": v,
         "tokens_effective": tokens_effective,
-        "attention_counted": bool(attention),
+        "sequences": counts.samples,
+        "rows": counts.rows,
+        "padded_positions": counts.positions - counts.tokens,
+        "attention_counted": bool(attention_factor),
+        "attention_backward_matmuls": plan.attention_backward_matmuls,
     }
 
 

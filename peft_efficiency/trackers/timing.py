@@ -6,12 +6,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks; None for no values."""
+    """The q-th percentile (0-100) with linear interpolation between closest ranks; None for no values.
+
+    Sorts a copy: O(n log n) per call. For step times over a whole run use `StepTimeStats`, whose reads cost
+    the same whatever the run's length.
+    """
     if not values:
         return None
     ordered = sorted(values)
@@ -20,16 +25,128 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+class StepTimeStats:
+    """Median, p90 (any percentile) of step durations in memory and read time that do not grow with the run.
+
+    The first `exact_limit` durations are kept as they are and their percentiles are exact (numpy's default,
+    linear between closest ranks). Every duration also goes into a histogram of fixed log-spaced bins,
+    `bins_per_decade` per decade from `low_seconds` to `high_seconds` (values outside land in the end bins);
+    past `exact_limit` values the exact copy is dropped and percentiles come from the histogram: the bin that
+    holds the rank, interpolated geometrically inside it, clamped to the observed min and max. A bin spans
+    10**(1/bins_per_decade) (1.16% for 200): whenever the two durations numpy interpolates between fall in the
+    same or adjacent bins (any smooth distribution over many steps) the result is within two bin widths (2.3%),
+    in practice far closer (the tests hold four distributions of 100,000 steps to 0.5% of numpy's).
+    """
+
+    def __init__(self, bins_per_decade: int = 200, low_seconds: float = 1e-6, high_seconds: float = 1e5,
+                 exact_limit: int = 1024) -> None:
+        if bins_per_decade < 1 or not 0 < low_seconds < high_seconds or exact_limit < 0:
+            raise ValueError("need bins_per_decade >= 1, 0 < low_seconds < high_seconds and exact_limit >= 0")
+        self.bins_per_decade, self.low_seconds, self.high_seconds = bins_per_decade, low_seconds, high_seconds
+        self.exact_limit = exact_limit
+        self._log_low = math.log10(low_seconds)
+        self.counts = [0] * math.ceil((math.log10(high_seconds) - self._log_low) * bins_per_decade)
+        self.count = 0
+        self.minimum = math.inf
+        self.maximum = -math.inf
+        self._exact: list[float] | None = []
+
+    def _bin(self, seconds: float) -> int:
+        if seconds <= self.low_seconds:
+            return 0
+        return min(int((math.log10(seconds) - self._log_low) * self.bins_per_decade), len(self.counts) - 1)
+
+    def _edge(self, index: int) -> float:
+        return 10.0 ** (self._log_low + index / self.bins_per_decade)
+
+    def add(self, seconds: float) -> None:
+        self.counts[self._bin(seconds)] += 1
+        self.count += 1
+        self.minimum, self.maximum = min(self.minimum, seconds), max(self.maximum, seconds)
+        if self._exact is not None:
+            self._exact.append(seconds)
+            if len(self._exact) > self.exact_limit:
+                self._exact = None
+
+    def extend(self, durations: list[float]) -> None:
+        for seconds in durations:
+            self.add(seconds)
+
+    @property
+    def exact(self) -> bool:
+        """Whether percentiles are exact (every duration is still kept)."""
+        return self._exact is not None
+
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile (0-100) of the durations added; None before the first."""
+        if not self.count:
+            return None
+        if self._exact is not None:
+            return percentile(self._exact, q)
+        rank = (self.count - 1) * q / 100.0  # 0-based, as numpy's linear method
+        seen = 0
+        for index, in_bin in enumerate(self.counts):
+            if in_bin and rank < seen + in_bin:
+                low, high = max(self._edge(index), self.minimum), min(self._edge(index + 1), self.maximum)
+                fraction = (rank - seen + 0.5) / in_bin
+                value = low * (high / low) ** fraction if low > 0 and high > 0 else low + (high - low) * fraction
+                return min(max(value, self.minimum), self.maximum)
+            seen += in_bin
+        return self.maximum
+
+    def merge(self, other: "StepTimeStats") -> None:
+        """Add another instance's durations (same bins), e.g. a resumed session's or another process's."""
+        if (other.bins_per_decade, other.low_seconds, other.high_seconds) != (self.bins_per_decade, self.low_seconds, self.high_seconds):
+            raise ValueError("StepTimeStats with different bins cannot be merged")
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.count += other.count
+        self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
+        if self._exact is None or other._exact is None or len(self._exact) + len(other._exact) > self.exact_limit:
+            self._exact = None
+        else:
+            self._exact.extend(other._exact)
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able form of bounded size (non-empty bins only), for checkpoints."""
+        return {"bins_per_decade": self.bins_per_decade, "low_seconds": self.low_seconds, "high_seconds": self.high_seconds,
+                "exact_limit": self.exact_limit, "count": self.count,
+                "min": self.minimum if self.count else None, "max": self.maximum if self.count else None,
+                "bins": {str(i): c for i, c in enumerate(self.counts) if c}, "exact": self._exact}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "StepTimeStats":
+        stats = cls(int(state["bins_per_decade"]), float(state["low_seconds"]), float(state["high_seconds"]), int(state["exact_limit"]))
+        for index, in_bin in state.get("bins", {}).items():
+            stats.counts[int(index)] = int(in_bin)
+        stats.count = int(state.get("count", 0))
+        if stats.count:
+            stats.minimum, stats.maximum = float(state["min"]), float(state["max"])
+        exact = state.get("exact")
+        stats._exact = [float(x) for x in exact] if exact is not None else None
+        return stats
+
+
 class StepTimer:
     """Times optimizer steps (on_step_begin to on_step_end).
 
-    On CUDA it records events on the current stream and reads them only in `drain()` (called at logging
-    boundaries), so no step waits for the GPU. Elsewhere it uses `time.perf_counter`.
+    On CUDA it records events on the current stream and reads them only in `resolve()`/`drain()` (called at
+    logging boundaries), so no step waits for the GPU. Elsewhere it uses `time.perf_counter`.
+
+    The first `warmup_steps` durations are kept apart (`warmup_seconds`); the others go into `stats`, a
+    `StepTimeStats` whose size and read cost do not grow with the run. `keep_durations=True` also keeps every
+    duration in `durations_seconds` for `drain()` (memory and per-log cost then grow with the run).
     """
 
-    def __init__(self, use_cuda_events: bool = False) -> None:
+    def __init__(self, use_cuda_events: bool = False, warmup_steps: int = 0, keep_durations: bool = True) -> None:
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
         self.use_cuda_events = use_cuda_events
+        self.warmup_steps = warmup_steps
+        self.keep_durations = keep_durations
         self.durations_seconds: list[float] = []
+        self.warmup_seconds: list[float] = []
+        self.stats = StepTimeStats()
+        self.steps = 0
         self._begin: float | torch.cuda.Event | None = None
         self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
 
@@ -49,15 +166,46 @@ class StepTimer:
             end.record()
             self._pending.append((self._begin, end))  # type: ignore[arg-type]
         else:
-            self.durations_seconds.append(time.perf_counter() - self._begin)  # type: ignore[operator]
+            self._record(time.perf_counter() - self._begin)  # type: ignore[operator]
         self._begin = None
 
-    def drain(self) -> list[float]:
-        """Resolve pending CUDA events (one sync on the last one) and return all step durations so far."""
+    def _record(self, seconds: float) -> None:
+        self.steps += 1
+        if len(self.warmup_seconds) < self.warmup_steps:
+            self.warmup_seconds.append(seconds)
+        else:
+            self.stats.add(seconds)
+        if self.keep_durations:
+            self.durations_seconds.append(seconds)
+
+    def resolve(self) -> None:
+        """Read pending CUDA events (one sync on the last one); work in proportion to the steps since the last call."""
         if self._pending:
             self._pending[-1][1].synchronize()
-            self.durations_seconds.extend(begin.elapsed_time(end) / 1000.0 for begin, end in self._pending)
+            for begin, end in self._pending:
+                self._record(begin.elapsed_time(end) / 1000.0)
             self._pending.clear()
+
+    def summary(self) -> dict[str, Any]:
+        """Steps timed, warm-up durations, and median / p90 of the others; constant work per call after `resolve()`."""
+        self.resolve()
+        return {"steps": self.steps, "warmup_steps": len(self.warmup_seconds), "warmup_step_seconds": list(self.warmup_seconds),
+                "step_seconds_median": self.stats.percentile(50), "step_seconds_p90": self.stats.percentile(90),
+                "step_seconds_exact": self.stats.exact}
+
+    def to_state(self) -> dict[str, Any]:
+        """Steps and the summary structure, JSON-able and of bounded size, to carry across a resume."""
+        self.resolve()
+        return {"steps": self.steps, "stats": self.stats.to_state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from an earlier session's `to_state()` (this session still leaves out its own warm-up)."""
+        self.steps += int(state.get("steps", 0))
+        self.stats.merge(StepTimeStats.from_state(state["stats"]))
+
+    def drain(self) -> list[float]:
+        """Resolve pending CUDA events and return every step duration so far (needs `keep_durations=True`)."""
+        self.resolve()
         return self.durations_seconds
 
 
