@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("peft_efficiency.harness.cli_eval", "run lm_eval with the bundled tasks on the include path"),
     "compare": ("peft_efficiency.compare.cli", "turn run reports into the comparison table, plots and HTML"),
     "grid": ("peft_efficiency.grid", "run a recipe's method grid, one process per method, then compare"),
+    "run": ("peft_efficiency.zero_code.cli", "run any command with EfficiencyCallback in every Trainer it builds"),
     "env": ("peft_efficiency.env_report", "print versions, devices, energy access and data directory (for bug reports)"),
 }
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from peft_efficiency.cli import main as cli_main
 from peft_efficiency.harness import TASK_NAMES, tasks_path
-from peft_efficiency.harness.cli_eval import build_argv
 
 
 def test_tasks_path_prints_the_folder_holding_every_task(capsys):
@@ -17,16 +18,27 @@ def test_tasks_path_prints_the_folder_holding_every_task(capsys):
     assert set(TASK_NAMES) | {"peft_efficiency"} <= found
 
 
-def test_eval_adds_the_include_path_and_passes_the_rest_unchanged():
-    argv = ["--model", "hf", "--model_args", "pretrained=x,peft=y", "--tasks", "bibleqa", "--limit", "5"]
-    assert build_argv(argv) == [*argv, "--include_path", str(tasks_path())]
-    assert build_argv(["--help"]) == ["--help"]
+MY_TASK = """task: my_task
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: questions.jsonl
+test_split: test
+output_type: generate_until
+doc_to_text: "{{question}}"
+doc_to_target: "{{answer}}"
+metric_list:
+  - metric: exact_match
+"""
 
 
-@pytest.mark.parametrize("flag", [["--include_path", "mine"], ["--include_path=mine"]])
-def test_eval_refuses_a_second_include_path(flag, capsys):
-    assert cli_main(["eval", "--tasks", "imdb", *flag]) == 2
-    assert "accepts only one" in capsys.readouterr().err
+def test_eval_accepts_the_users_include_path_beside_the_bundled_tasks(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("lm_eval")
+    (tmp_path / "my_task.yaml").write_text(MY_TASK, encoding="utf-8")
+    assert cli_main(["eval", "ls", "tasks", "--include_path", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    assert str(tmp_path / "my_task.yaml") in listing
+    assert str(tasks_path() / "bibleqa" / "bibleqa.yaml") in listing
 
 
 def test_eval_ls_lists_the_bundled_tasks(capsys):

@@ -1,11 +1,13 @@
-"""`peft-efficiency eval ...`: run lm-eval with the bundled tasks on its include path.
+"""`peft-efficiency eval ...`: run lm-eval's own command line with the bundled tasks visible.
 
-Every argument goes to lm-eval unchanged (`run`, `ls` and `validate` sub-commands included; no sub-command
-means `run`, as with `lm_eval` itself); only `--include_path <bundled tasks>` is added.
+Every argument goes to lm-eval unchanged (`run`, `ls` and `validate` sub-commands included; no sub-command means
+`run`, as with `lm_eval` itself), your own `--include_path` too. The bundled tasks are added the way the start-up
+hook adds them to a plain `lm_eval` (see `peft_efficiency.zero_code.lm_eval_hook`): before your folder, so your task
+wins a name clash; here they are added even where the start-up hook is turned off (PEFT_EFFICIENCY_STARTUP=0).
 
 Example:
     peft-efficiency eval --model hf --model_args pretrained=gpt2,peft=runs/lora --tasks bibleqa --batch_size 16
-    peft-efficiency eval ls tasks
+    peft-efficiency eval ls tasks --include_path my_tasks/
 """
 
 from __future__ import annotations
@@ -13,39 +15,22 @@ from __future__ import annotations
 import sys
 
 from peft_efficiency.availability import require
-from peft_efficiency.harness import tasks_path
-
-_HELP_ONLY = ([], ["-h"], ["--help"])
-
-
-def build_argv(argv: list[str]) -> list[str]:
-    """lm-eval's argument list: `argv` plus `--include_path` for the bundled tasks.
-
-    Raises:
-        ValueError: when `argv` already names an include path (lm-eval takes only one).
-    """
-    argv = list(argv)
-    if argv in _HELP_ONLY:
-        return argv
-    if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv):
-        raise ValueError(
-            "peft-efficiency eval adds --include_path itself and lm-eval accepts only one; drop your "
-            '--include_path, or run `lm_eval ... --include_path DIR` with a DIR that holds both your tasks and '
-            'a copy of "$(peft-efficiency tasks-path)"'
-        )
-    return [*argv, "--include_path", str(tasks_path())]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run lm-eval's own command line with the include path added; return its exit status."""
+    """Run lm-eval's command line with the bundled tasks on every TaskManager; return its exit status."""
+    lm_argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        lm_argv = build_argv(sys.argv[1:] if argv is None else argv)
-    except ValueError as error:
+        require("lm_eval", "peft-efficiency eval")
+    except ImportError as error:
         print(f"peft-efficiency eval: {error}", file=sys.stderr)
         return 2
-    require("lm_eval", "peft-efficiency eval")
+    import lm_eval.tasks
     from lm_eval.__main__ import cli_evaluate
 
+    from peft_efficiency.zero_code.lm_eval_hook import patch_task_manager
+
+    patch_task_manager(lm_eval.tasks)  # a no-op where the start-up hook has done it already
     saved_argv = sys.argv
     sys.argv = ["lm-eval", *lm_argv]
     try:

@@ -1,0 +1,1 @@
+"""The folder `peft-efficiency run` puts first on PYTHONPATH; it holds only `sitecustomize.py`."""
