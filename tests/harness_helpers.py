@@ -19,13 +19,14 @@ class FakeLM(LM):
     """An LM that answers every request right (`correct=True`) or wrong, straight from the document.
 
     Choice tasks: the gold choice (doc["label"]) gets log-likelihood 0, the others -10 (reversed when wrong).
-    Generative tasks: the gold answer followed by the start of a next Q/A pair, as a real model writes it,
-    or `WRONG_TEXT`.
+    Generative tasks: `answer_format` filled with the gold answer (by default the answer followed by the start
+    of a next Q/A pair, as a real model writes it), or `WRONG_TEXT`.
     """
 
-    def __init__(self, correct: bool) -> None:
+    def __init__(self, correct: bool, answer_format: str = " {gold}\n\nQ: Who") -> None:
         super().__init__()
         self.correct = correct
+        self.answer_format = answer_format
         self.prompts: list[str] = []
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
@@ -48,7 +49,7 @@ class FakeLM(LM):
                 continue
             gold = GOLD_TEXT[request.task_name](request.doc)
             until = request.args[1].get("until") or []
-            text = f" {gold}\n\nQ: Who"  # what a model writes on; a stop sequence cuts it, as a real backend would
+            text = self.answer_format.format(gold=gold)  # a stop sequence cuts it, as a real backend would
             for stop in until:
                 text = text.split(stop)[0] if stop else text
             out.append(text)

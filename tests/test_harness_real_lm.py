@@ -58,7 +58,7 @@ def test_squad_v1_real_data(tiny_hflm, task_manager):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["imdb", "boolq_sl"])
+@pytest.mark.parametrize("task", ["imdb_sample2500", "boolq_sl"])
 def test_choice_tasks_real_data(tiny_hflm, task_manager, task):
     results, samples = _run(tiny_hflm, task, task_manager)
     assert len(samples) == LIMIT
@@ -105,8 +105,33 @@ def test_peft_adapter_is_applied_through_peft_argument(tiny_hflm, task_manager, 
 
     adapted = HFLM(pretrained=str(tmp_path / "base"), peft=str(tmp_path / "adapter"), batch_size=4, max_length=1024, device="cpu")
     assert isinstance(adapted.model, PeftModel)
-    _, adapted_samples = _run(adapted, "imdb", task_manager)
-    _, base_samples = _run(tiny_hflm, "imdb", task_manager)
+    _, adapted_samples = _run(adapted, "imdb_sample2500", task_manager)
+    _, base_samples = _run(tiny_hflm, "imdb_sample2500", task_manager)
     adapted_ll = [pair[0] for s in adapted_samples for pair in s["filtered_resps"]]
     base_ll = [pair[0] for s in base_samples for pair in s["filtered_resps"]]
     assert adapted_ll != pytest.approx(base_ll)
+
+
+@pytest.mark.slow
+def test_bibleqa_keeps_the_seed_prompt_under_num_fewshot(tiny_hflm, task_manager, caplog):
+    """`--num_fewshot 2` does not put other test questions before the seed prompt: lm-eval honours the task's
+    `num_fewshot: 0`, says it ignores the request, and records 0 shots; the outputs equal a zero-shot run's."""
+    import logging
+
+    seed_prompt = (  # seed 003, "Model Performance", each line its own paragraph
+        "The following are questions and answers about the Bible.\n\nQ: Who was the first man?\n\nA: Adam\n\n"
+        "Q: What was special about Samson?\n\nA: He was very strong\n\nQ: Where was Jesus born?\n\nA: Bethlehem\n\n"
+        "Q: {question}\n\nA:"
+    )
+    runs = {}
+    for shots in (2, None):
+        with caplog.at_level(logging.INFO, logger="lm_eval"):
+            runs[shots] = lm_eval.simple_evaluate(model=tiny_hflm, tasks=["bibleqa"], task_manager=task_manager,
+                                                  limit=2, num_fewshot=shots, bootstrap_iters=0)
+    samples = runs[2]["samples"]["bibleqa"]
+    assert len(samples) == 2
+    for sample in samples:
+        assert sample["arguments"][0][0] == seed_prompt.format(question=sample["doc"]["question"].strip())
+    assert runs[2]["n-shot"]["bibleqa"] == 0
+    assert "num_fewshot has been set to 0 for bibleqa in its config" in caplog.text
+    assert [s["resps"] for s in samples] == [s["resps"] for s in runs[None]["samples"]["bibleqa"]]

@@ -17,10 +17,10 @@ from peft_efficiency.harness import GROUP_NAME, TASK_NAMES, tasks_path  # noqa: 
 # task -> its metrics and their perfect value (EM/F1 are x100 like the official SQuAD script; the rest are rates)
 PERFECT = {
     "squad_v1": {"exact_match": 100.0, "f1": 100.0},
-    "imdb": {"acc": 1.0, "f1": 1.0},
+    "imdb_sample2500": {"acc": 1.0, "f1": 1.0},
     "boolq_sl": {"acc": 1.0, "f1": 1.0},
     "boolq_sl_humant": {"acc": 1.0, "f1": 1.0},
-    "bibleqa": {"lenient_acc": 1.0, "strict_em": 1.0},
+    "bibleqa": {"lenient_acc": 1.0, "first_line_word_match": 1.0, "strict_em": 1.0},
 }
 LIMIT = 12
 
@@ -58,7 +58,7 @@ def test_wrong_answers_score_zero(task, task_manager):
 
 def test_group_runs_all_four_tasks(task_manager):
     results = _evaluate(FakeLM(correct=True), [GROUP_NAME], task_manager, limit=3)
-    for task in ("squad_v1", "imdb", "boolq_sl", "bibleqa"):
+    for task in ("squad_v1", "imdb_sample2500", "boolq_sl", "bibleqa"):
         for metric, perfect in PERFECT[task].items():
             assert results[task][f"{metric},none"] == perfect, (task, metric)
 
@@ -67,6 +67,7 @@ def test_bibleqa_prompt_is_the_seed_prompt_over_all_886_questions(task_manager):
     lm = FakeLM(correct=True)
     results = _evaluate(lm, ["bibleqa"], task_manager, limit=None)
     assert results["bibleqa"]["lenient_acc,none"] == 1.0
+    assert results["bibleqa"]["first_line_word_match,none"] == 1.0
     assert results["bibleqa"]["strict_em,none"] == 1.0  # every gold answer is non-empty after normalization
     assert len(lm.prompts) == 886
     # seed 003, "Model Performance": its first line and three Q/A examples, each line its own paragraph
@@ -91,22 +92,23 @@ def test_squad_prompt_is_two_shot_and_generation_stops_at_newline(task_manager):
 
 def test_choice_prompts_and_answer_words(task_manager):
     lm = FakeLM(correct=True)
-    _evaluate(lm, ["imdb", "boolq_sl"], task_manager, limit=1)
+    _evaluate(lm, ["imdb_sample2500", "boolq_sl"], task_manager, limit=1)
     imdb_prompt = next(p for p in lm.prompts if p.startswith("Review: "))
     assert imdb_prompt.endswith("\nSentiment:") and "<br />" not in imdb_prompt
     boolq_prompt = next(p for p in lm.prompts if p.endswith("\nOdgovor:"))
     assert re.search(r"\nVprašanje: [^\n]+\?\nOdgovor:$", boolq_prompt)
-    tasks = task_manager.load(["imdb", "boolq_sl"])["tasks"]
-    assert tasks["imdb"].doc_to_choice(tasks["imdb"].test_docs()[0]) == ["negative", "positive"]
+    tasks = task_manager.load(["imdb_sample2500", "boolq_sl"])["tasks"]
+    imdb = tasks["imdb_sample2500"]
+    assert imdb.doc_to_choice(imdb.test_docs()[0]) == ["negative", "positive"]
     assert tasks["boolq_sl"].doc_to_choice(tasks["boolq_sl"].test_docs()[0]) == ["ne", "da"]
 
 
 def test_task_sizes_match_the_data(task_manager):
-    tasks = task_manager.load(["squad_v1", "boolq_sl", "boolq_sl_humant", "imdb", "bibleqa"])["tasks"]
+    tasks = task_manager.load(["squad_v1", "boolq_sl", "boolq_sl_humant", "imdb_sample2500", "bibleqa"])["tasks"]
     assert len(tasks["squad_v1"].eval_docs) == 10570
     assert len(tasks["boolq_sl"].eval_docs) == 3270
     assert len(tasks["boolq_sl_humant"].eval_docs) == 18
-    assert len(tasks["imdb"].eval_docs) == 2500
+    assert len(tasks["imdb_sample2500"].eval_docs) == 2500
     assert len(tasks["bibleqa"].eval_docs) == 886
 
 

@@ -14,7 +14,7 @@ __all__ = ["TASK_NAMES", "GROUP_NAME", "tasks_path"]
 
 GROUP_NAME = "peft_efficiency"
 # The tasks the group runs, plus variants (kept in sync with the YAMLs by tests/test_harness_tasks.py).
-TASK_NAMES = ("squad_v1", "imdb", "boolq_sl", "boolq_sl_humant", "bibleqa")
+TASK_NAMES = ("squad_v1", "imdb", "imdb_sample2500", "boolq_sl", "boolq_sl_humant", "bibleqa")
 
 
 def tasks_path() -> Path:
