@@ -8,7 +8,7 @@ NO_DEPS   := requirements/no-deps.txt
 # torch as locked (the CPU build); override it alone, e.g. TORCH_SPEC='torch==2.13.0 --index-url URL' for CUDA.
 TORCH_SPEC ?= $(shell sed -n 's/^torch==/torch==/p' $(LOCK))
 DATA_DIR  ?= $(abspath ../shared/data)
-STAMP     := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) $(NO_DEPS) | cksum | cut -d' ' -f1)
+STAMP     := $(VENV)/.installed-$(shell cat pyproject.toml setup.py $(LOCK) $(NO_DEPS) | cksum | cut -d' ' -f1)
 # The canary: newest releases of everything but torch (TORCH_SPEC), no lock, in a venv of its own.
 LATEST_VENV ?= .venv-latest
 LATEST_PY   := $(LATEST_VENV)/bin/python
@@ -24,7 +24,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: setup test demo bench clean lock test-latest
 
-$(STAMP): pyproject.toml $(LOCK) $(NO_DEPS)
+$(STAMP): pyproject.toml setup.py $(LOCK) $(NO_DEPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
@@ -44,6 +44,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/overhead.py
+	$(PY) bench/startup_hook.py
 
 # Re-resolve the lock from pyproject.toml's extras and requirements/holds.in; then `make test` must pass.
 lock: setup

@@ -27,6 +27,7 @@ def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # like any file the user's process creates (mkstemp gives 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=2, sort_keys=False, default=_json_default)
             handle.write("\n")
@@ -35,6 +36,13 @@ def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value: Any) -> Any:
@@ -63,6 +71,8 @@ def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"{path}: cannot read the run report ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not a UTF-8 text file (byte {exc.start}); this is not a run report") from exc
     try:
         report = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -72,6 +82,8 @@ def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
     version = report.get("schema_version")
     if version is None:
         raise ReportError(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ReportError(f"{path}: schema_version {version!r} is not a whole number; this is not a peft-efficiency run report")
     if version != REPORT_SCHEMA_VERSION:
         newer_or_older = "newer" if isinstance(version, int) and version > REPORT_SCHEMA_VERSION else "older"
         raise ReportError(

@@ -1,210 +1,211 @@
 """`MeasurementCallback`: the Trainer plumbing shared by every peft-efficiency callback.
 
-A concern (parameters, throughput, memory, energy, FLOPs) subclasses it and fills in a few hooks:
-`start`, `step_begin`, `step_end`, `phase_changed`, `measure`, `carry_state`/`restore_state`.
-The base class turns Trainer events into those hooks, puts the figures into `logs` (so they reach
-`state.log_history`, the `report_to` backends and the metrics `train()` returns) and into the run report.
+A callback holds measures (`peft_efficiency.callbacks.measure.Measure`: parameters, throughput, memory, energy,
+FLOPs). At `on_train_begin` the first peft-efficiency callback of the Trainer opens the run session for
+`args.output_dir` on that train() call's TrainerState; every other one adds its measures to it. The session's
+owner then turns each Trainer event into measure hooks once, puts the figures into `logs` (so they reach
+`state.log_history`, the `report_to` backends and the metrics `train()` returns) and writes the run report.
+The end of a run is `on_train_end`, or the class-level `Trainer.train` wrapper (see `attach`) when train() raises.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from peft_efficiency.callbacks.session import STATE_FILENAME, RunSession, find_trainer, move_before_reporters
-from peft_efficiency.report import write_report
+from peft_efficiency.callbacks.attach import SESSION_ATTRIBUTE, install_train_wrapper
+from peft_efficiency.callbacks.carried_state import problems_in, read_carried_state, write_carried_state
+from peft_efficiency.callbacks.evaluation_only import merge_evaluation, record_evaluation_in_folder
+from peft_efficiency.callbacks.measure import Measure
+from peft_efficiency.callbacks.session import RunSession
 
 logger = logging.getLogger("peft_efficiency")
-FINAL_LOG_KEY = "train_runtime"  # the Trainer's last log of train() carries it
+LAST_EVALUATION_ATTRIBUTE = "_peft_efficiency_last_evaluation"  # on the TrainerState: one record per evaluation
 
 
 class MeasurementCallback(TrainerCallback):
     """Base of the peft-efficiency callbacks (see the module docstring). Not used directly."""
 
-    name = "base"
-
-    def __init__(self) -> None:
+    def __init__(self, measures: list[Measure]) -> None:
         # internal state
-        self.session: RunSession | None = None
-        self.training = False
-        self.finalized = False
+        self.measures = measures
+        self.resume_checkpoint: str | None = None  # told by the train() wrapper, used at the next train begin
+        install_train_wrapper()
 
-    # -- hooks a concern fills in -------------------------------------------------------------------------
-    def start(self, args: Any, state: Any, model: Any) -> None:
-        """Training begins (heavy set-up goes here, not in __init__)."""
+    # -- what a subclass may add --------------------------------------------------------------------------
+    def describe_run(self, args: Any, state: Any, model: Any, session: RunSession) -> None:
+        """Labels, quality metric and environment of a new session (EfficiencyCallback fills them in)."""
 
-    def step_begin(self) -> None: ...
+    def describe_folder(self, args: Any, state: Any, model: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(labels, params section, environment section) for the report of a folder where no training ran."""
+        return {}, {}, {}
 
-    def step_end(self) -> None: ...
-
-    def phase_changed(self, phase: str) -> None:
-        """Training switches between "train" and "eval"."""
-
-    def measure(self, final: bool, collective: bool) -> dict[str, Any]:
-        """Update this concern's report section(s) and return `efficiency/...` figures for the logs."""
-        return {}
-
-    def carry_state(self) -> dict[str, Any]:
-        """Totals to store in a checkpoint so a resumed run continues them (collective)."""
-        return {}
-
-    def restore_state(self, saved: dict[str, Any]) -> None: ...
-
-    def checkpoint_saved(self, checkpoint_dir: Path) -> None:
-        """The Trainer has just written `checkpoint_dir`."""
-
-    def collect_local_on_abort(self) -> None:
-        """train() raised: record this process's figures so far, without collective calls."""
-        self.measure(final=True, collective=False)
-
-    # -- Trainer events -----------------------------------------------------------------------------------
-    def parts(self) -> list["MeasurementCallback"]:
-        return [self]
-
-    def _session(self, args: Any) -> RunSession:
-        if self.session is None:
-            self.session = RunSession.for_args(args)
-        return self.session
-
-    def on_init_end(self, args, state, control, **kwargs):
-        trainer = find_trainer(self)
-        if trainer is not None:
-            self._session(args).bind_trainer(trainer, self)
+    # -- sessions -----------------------------------------------------------------------------------------
+    def _owned_session(self, state: Any) -> RunSession | None:
+        session = getattr(state, SESSION_ATTRIBUTE, None)
+        return session if session is not None and session.owner is self and session.training else None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        session = self._session(args)
-        if session.trainer is None:  # added with trainer.add_callback(): bind now (no train() wrapper then)
-            trainer = find_trainer(self)
-            if trainer is not None:
-                move_before_reporters(trainer, self)
-        session.begin(args, state, model)
-        saved = self._read_carried_state(session)
-        self.training, self.finalized = True, False
-        for part in self.parts():
-            if part not in session.participants:
-                session.participants.append(part)
-            part.session, part.training, part.finalized = session, True, False
-            part.start(args, state, model)
-            if saved is not None:
-                part.restore_state(saved.get(part.name, {}))
-            if args.eval_on_start:
-                part.phase_changed("eval")
+        output_dir = os.path.abspath(str(args.output_dir or "trainer_output"))
+        session = getattr(state, SESSION_ATTRIBUTE, None)
+        if session is None or not session.training or session.output_dir != output_dir:
+            session = RunSession(output_dir, owner=self, is_main=bool(state.is_world_process_zero))
+            setattr(state, SESSION_ATTRIBUTE, session)
+            session.begin(args, state, model)
+            self._open_resumed(session, state)
+        self.resume_checkpoint = None
+        started = [m for m in self.measures if session.join(m, args, state, model)]
+        self._restore(session, started)
+        if args.eval_on_start:
+            session.phase = "eval"
+        if session.phase != "train":
+            for measure in started:
+                measure.phase_changed(session.phase)
+        self.describe_run(args, state, model, session)
+        session.restart_clock(state)
         session.write()
 
-    def _read_carried_state(self, session: RunSession) -> dict[str, Any] | None:
-        if session.resume_checkpoint is None:
-            return None
-        path = Path(session.resume_checkpoint) / STATE_FILENAME
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            session.run["resume_note"] = (f"{path} is missing or unreadable (checkpoint written without peft-efficiency?): "
-                                          "time, token and energy totals start again at this session")
-            return None
+    def _open_resumed(self, session: RunSession, state: Any) -> None:
+        session.carried = None
+        if state.global_step <= 0:
+            return
+        checkpoint = self.resume_checkpoint or str(Path(session.output_dir) / f"checkpoint-{state.global_step}")
+        session.run["resumed_from_checkpoint"] = checkpoint
+        saved, note = read_carried_state(checkpoint, self.measures)
+        if note is not None:
+            session.run["resume_note"] = note
+            return
+        session.carried = saved
         session.run["sessions"] = int(saved.get("sessions", 1)) + 1
-        session.run["started_at"] = saved.get("started_at", session.run.get("started_at"))
-        return saved
+        session.run["started_at"] = saved.get("started_at") or session.run["started_at"]
 
+    def _restore(self, session: RunSession, started: list[Measure]) -> None:
+        saved = getattr(session, "carried", None)
+        if saved is None:
+            return
+        for measure in started:
+            problems = problems_in(saved, [measure])
+            if problems:
+                session.run["resume_note"] = f"checkpoint totals of {measure.name} not used: {'; '.join(problems)}"
+                continue
+            measure.restore_state(saved.get(measure.name, {}))
+
+    # -- training events ----------------------------------------------------------------------------------
     def on_step_begin(self, args, state, control, **kwargs):
-        for part in self.parts():
-            part.step_begin()
+        session = self._owned_session(state)
+        if session is not None:
+            switch_phase(session, "train")  # evaluation (of one or several eval sets) is over
+            for measure in session.measures:
+                measure.step_begin()
 
     def on_step_end(self, args, state, control, **kwargs):
-        for part in self.parts():
-            part.step_end()
-        self._after_training_event(control, logging_next=control.should_log)
+        session = self._owned_session(state)
+        if session is not None:
+            for measure in session.measures:
+                measure.step_end()
+            self._after_training_event(session, control, logging_next=control.should_log)
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        self._after_training_event(control, logging_next=control.should_log)
+        session = self._owned_session(state)
+        if session is not None:
+            self._after_training_event(session, control, logging_next=control.should_log)
 
-    def _after_training_event(self, control: Any, logging_next: bool) -> None:
-        if self.session is None or not self.training:
-            return
-        self.session.clock.mark()
+    @staticmethod
+    def _after_training_event(session: RunSession, control: Any, logging_next: bool) -> None:
+        session.clock.mark()
         if control.should_evaluate and not logging_next:
-            for part in self.parts():
-                part.phase_changed("eval")
+            switch_phase(session, "eval")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.session is None or logs is None or not self.training:
-            return
-        if any(key.startswith("eval_") for key in logs):  # evaluate()'s own log, inside the evaluation
-            return
-        final = FINAL_LOG_KEY in logs
-        figures = self._measure_all(final=final, collective=True)
+        session = self._owned_session(state)
+        if session is None or logs is None or any(key.startswith("eval_") for key in logs):
+            return  # (evaluate()'s own log is made inside the evaluation)
+        # train()'s last log (its metrics): the training loop is over, what follows (best-model loading, checkpoint
+        # clean-up) is not training time; figures are final except energy, which on_train_end reads once stopped.
+        session.end_of_training_log = "train_loss" in logs and "total_flos" in logs
+        if session.end_of_training_log:
+            session.clock.stop()
+        figures = self._measure_all(session, final=False, collective=True)
         inject(logs, state, figures)
-        self.session.write()
-        if not final:
-            self._after_training_event(control, logging_next=False)
+        session.final_logs = logs
+        session.write()
+        self._after_training_event(session, control, logging_next=False)
 
-    def _measure_all(self, final: bool, collective: bool) -> dict[str, Any]:
+    @staticmethod
+    def _measure_all(session: RunSession, final: bool, collective: bool) -> dict[str, Any]:
         figures: dict[str, Any] = {}
-        if final and self.session is not None:
-            self.session.clock.stop()
-        for part in self.parts():
-            try:
-                figures.update(part.measure(final=final, collective=collective))
-            except Exception as exc:  # noqa: BLE001 - measurement never breaks training
-                logger.warning("peft-efficiency: %s failed to measure (%s: %s); its figures are left out", part.name, type(exc).__name__, exc)
         if final:
-            self.finalized = True
+            session.clock.stop()
+        for measure in session.measures:
+            try:
+                figures.update(measure.measure(final=final, collective=collective))
+            except Exception as exc:  # noqa: BLE001 - measurement never breaks training
+                logger.warning("peft-efficiency: %s failed to measure (%s: %s); its figures are left out", measure.name, type(exc).__name__, exc)
         return figures
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if self.session is None or metrics is None:
-            return
-        self.session.record_eval(state, metrics)
-        if self.training and self.session.clock.running:
-            for part in self.parts():
-                part.phase_changed("train")
-        self.session.write()
-
     def on_save(self, args, state, control, **kwargs):
-        if self.session is None or not self.training:
+        session = self._owned_session(state)
+        if session is None or not session.record_save(state):
             return
-        self.session.record_save(state)
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        for part in self.parts():
-            part.checkpoint_saved(checkpoint)
-        carried = {part.name: part.carry_state() for part in self.parts()}
-        self._write_carried_state(checkpoint, carried, state)
-        self.session.write()
-
-    def _write_carried_state(self, checkpoint: Path, carried: dict[str, Any], state: Any) -> None:
-        if not state.is_world_process_zero or not checkpoint.is_dir():
-            return
-        path = checkpoint / STATE_FILENAME
-        try:
-            existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        except ValueError:
-            existing = {}
-        existing.update(carried, sessions=self.session.run.get("sessions", 1), started_at=self.session.run.get("started_at"))
-        try:
-            write_report(path, existing)
-        except OSError as exc:
-            logger.warning("peft-efficiency: cannot store totals in %s (%s); a resumed run restarts them", path, exc)
+        for measure in session.measures:
+            measure.checkpoint_saved(checkpoint)
+        carried = {measure.name: measure.carry_state() for measure in session.measures}
+        if state.is_world_process_zero and checkpoint.is_dir():
+            write_carried_state(checkpoint, {**carried, "sessions": session.run.get("sessions", 1),
+                                             "started_at": session.run.get("started_at")})
+        session.write()
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.session is None or not self.training:
+        session = self._owned_session(state)
+        if session is None:
             return
-        if not self.finalized:  # a loop that never logged the final metrics
-            self._measure_all(final=True, collective=True)
-        self.training = False
-        self.session.finish(state)
+        figures = self._measure_all(session, final=True, collective=True)
+        if session.final_logs is not None:
+            inject(session.final_logs, state, figures)
+        session.finish(state)
+
+    # -- evaluation ---------------------------------------------------------------------------------------
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        self._evaluation(args, state, metrics, model)
+
+    def on_predict(self, args, state, control, metrics=None, model=None, **kwargs):
+        self._evaluation(args, state, metrics, model)
+
+    def _evaluation(self, args: Any, state: Any, metrics: dict[str, Any] | None, model: Any) -> None:
+        if metrics is None or getattr(state, LAST_EVALUATION_ATTRIBUTE, None) is metrics:
+            return  # another peft-efficiency callback of this Trainer has recorded it
+        setattr(state, LAST_EVALUATION_ATTRIBUTE, metrics)
+        session = getattr(state, SESSION_ATTRIBUTE, None)
+        if session is not None and session.training:
+            session.record_eval(state, metrics)  # energy stays on "eval" until training resumes (more eval sets)
+            session.write()
+        elif session is not None:  # after train() in the same process: the finished session is the report
+            merge_evaluation(session.sections, state, metrics)
+            session.write()
+        else:
+            record_evaluation_in_folder(args, state, metrics, lambda: self.describe_folder(args, state, model))
+
+
+def switch_phase(session: RunSession, phase: str) -> None:
+    """Move every measure to `phase` ("train" or "eval") if the session is not there already."""
+    if session.phase != phase:
+        session.phase = phase
+        for measure in session.measures:
+            measure.phase_changed(phase)
 
 
 def inject(logs: dict[str, Any], state: Any, figures: dict[str, Any]) -> None:
-    """Put figures into this log: `logs` (backends, train() metrics) and the entry the Trainer already appended."""
+    """Put figures into this log: `logs` (backends, train() metrics) and the entry the Trainer appended for it."""
     figures = {k: v for k, v in figures.items() if v is not None}
     if not figures:
         return
-    history = state.log_history
-    last = history[-1] if history else None
-    matches = isinstance(last, dict) and all(last.get(k) is v or last.get(k) == v for k, v in logs.items())
+    for entry in reversed(state.log_history[-3:]):
+        if isinstance(entry, dict) and all(entry.get(k) is v or entry.get(k) == v for k, v in logs.items() if k != "step"):
+            entry.update(figures)
+            break
     logs.update(figures)
-    if matches:
-        last.update(figures)

@@ -2,40 +2,54 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from dataclasses import fields
+from typing import Any, Callable
 
 from peft_efficiency.callbacks.base import MeasurementCallback
+from peft_efficiency.callbacks.carried_state import is_number_dict
+from peft_efficiency.callbacks.measure import Measure
+from peft_efficiency.callbacks.options import check_country_iso_code, check_flag, check_positive_number, env_default
 from peft_efficiency.trackers.distributed import gather_objects
-from peft_efficiency.trackers.energy import DEFAULT_COUNTRY_ISO_CODE, EnergyTracker, summarize_energy
+from peft_efficiency.trackers.energy import DEFAULT_COUNTRY_ISO_CODE, EnergyPart, EnergyTracker, summarize_energy
+
+JOULES_PER_KWH = 3.6e6
+GRAMS_PER_KG = 1000.0
 
 
 class EnergyCallback(MeasurementCallback):
     """Energy and carbon with codecarbon, one tracker per node (on each node's local main process).
 
-    Measures: `efficiency/energy_kwh` and `efficiency/co2_kg` for training (evaluation excluded; kept apart as
-    `efficiency/eval_energy_kwh`), with CPU/GPU/RAM parts and how each was obtained (hardware counter such as
+    Measures: `efficiency/energy_joules` and `efficiency/co2_grams` for training (evaluation excluded; kept apart
+    as `efficiency/eval_energy_joules`). The logs use joules and grams so that the Trainer's printed metrics (floats
+    rounded to 4 decimals) never show a short run's energy as 0; the report keeps kWh and kg, with CPU/GPU/RAM parts and how each was obtained (hardware counter such as
     RAPL/NVML, or codecarbon's estimate) in the report. Offline by default: no network, carbon intensity of
     `country_iso_code` from codecarbon's own table. If codecarbon is missing or raises, training goes on and the
     report's energy section says "unavailable" with the reason.
 
     Args:
-        country_iso_code: ISO 3166-1 alpha-3 code for the carbon intensity (default: $PEFT_EFFICIENCY_COUNTRY, else "USA").
+        country_iso_code: ISO 3166-1 alpha-3 code for the carbon intensity, one of codecarbon's table (default:
+            $PEFT_EFFICIENCY_COUNTRY, else "USA"; lower case is accepted).
         online: use codecarbon's online tracker (network: location lookup, live intensity). Only when asked.
-        measure_power_seconds: codecarbon's sampling interval.
+        measure_power_seconds: codecarbon's sampling interval (seconds, > 0).
 
     Example: `Trainer(..., callbacks=[EnergyCallback(country_iso_code="SVN")])`
     """
+
+    def __init__(self, country_iso_code: str | None = None, online: bool = False, measure_power_seconds: float = 15.0) -> None:
+        super().__init__([EnergyMeasure(country_iso_code, online, measure_power_seconds)])
+
+
+class EnergyMeasure(Measure):
+    """The energy and carbon figures of `EnergyCallback` (arguments checked here, when the callback is built)."""
 
     name = "energy"
 
     def __init__(self, country_iso_code: str | None = None, online: bool = False, measure_power_seconds: float = 15.0) -> None:
         super().__init__()
-        self.country_iso_code = country_iso_code or os.environ.get("PEFT_EFFICIENCY_COUNTRY") or DEFAULT_COUNTRY_ISO_CODE
-        if len(self.country_iso_code) != 3 or not self.country_iso_code.isalpha():
-            raise ValueError(f"country_iso_code must be an ISO 3166-1 alpha-3 code such as 'USA' or 'SVN', got {self.country_iso_code!r}")
-        self.online = online
-        self.measure_power_seconds = measure_power_seconds
+        code = country_iso_code if country_iso_code is not None else env_default("COUNTRY") or DEFAULT_COUNTRY_ISO_CODE
+        self.country_iso_code = check_country_iso_code(code)
+        self.online = check_flag("codecarbon_online", online)
+        self.measure_power_seconds = check_positive_number("measure_power_seconds", measure_power_seconds)
         # internal state
         self.tracker: EnergyTracker | None = None
         self.prior: dict[str, Any] = {}
@@ -49,6 +63,13 @@ class EnergyCallback(MeasurementCallback):
 
     def restore_state(self, saved: dict[str, Any]) -> None:
         self.prior = dict(saved)
+
+    def carried_state_schema(self) -> dict[str, Callable[[Any], bool]]:
+        return {"train": is_energy_part, "eval": is_energy_part}
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
 
     def phase_changed(self, phase: str) -> None:
         if self.tracker is not None:
@@ -66,14 +87,25 @@ class EnergyCallback(MeasurementCallback):
         return {"train": summary["train"], "eval": summary["eval"]} if summary["status"] == "measured" else {}
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
-        if not final:
+        """Read at the end (tracker stopped), and provisionally at train()'s last log so backends get it."""
+        if not final and not self.session.end_of_training_log:
             return {}
         if self.tracker is not None:
-            self.tracker.stop()
+            self.tracker.stop() if final else self.tracker.flush_phase()
         section = self._summary(collective)
         self.session.update("energy", section)
+        eval_kwh = section["eval"]["energy_kwh"] if section.get("eval") else None
         return {
-            "efficiency/energy_kwh": section["energy_kwh"],
-            "efficiency/co2_kg": section["co2_kg"],
-            "efficiency/eval_energy_kwh": section["eval"]["energy_kwh"] if section.get("eval") else None,
+            "efficiency/energy_joules": _scaled(section["energy_kwh"], JOULES_PER_KWH),
+            "efficiency/co2_grams": _scaled(section["co2_kg"], GRAMS_PER_KG),
+            "efficiency/eval_energy_joules": _scaled(eval_kwh, JOULES_PER_KWH),
         }
+
+
+def is_energy_part(value: Any) -> bool:
+    """A carried phase total: numbers under EnergyPart's field names only."""
+    return is_number_dict(value) and set(value) <= {f.name for f in fields(EnergyPart)}
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from peft_efficiency.callbacks.base import MeasurementCallback
+from peft_efficiency.callbacks.carried_state import is_optional_number
+from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.trackers.distributed import world_size
 from peft_efficiency.trackers.flops import FlopsProfile, device_peak_flops_per_second, estimate_training_flops, flops_profile
 
@@ -21,6 +23,13 @@ class FlopsCallback(MeasurementCallback):
 
     Example: `Trainer(..., callbacks=[FlopsCallback()])`
     """
+
+    def __init__(self) -> None:
+        super().__init__([FlopsMeasure()])
+
+
+class FlopsMeasure(Measure):
+    """The FLOPs estimate of `FlopsCallback`."""
 
     name = "flops"
 
@@ -37,6 +46,12 @@ class FlopsCallback(MeasurementCallback):
     def restore_state(self, saved: dict[str, Any]) -> None:
         self.prior_flops = float(saved.get("flops") or 0.0)
 
+    def carried_state_schema(self) -> dict[str, Callable[[Any], bool]]:
+        return {"flops": is_optional_number}
+
+    def close(self) -> None:
+        self.state = None
+
     def carry_state(self) -> dict[str, Any]:
         self.measure(final=False, collective=True)
         return {"flops": self.last_flops}
@@ -52,20 +67,22 @@ class FlopsCallback(MeasurementCallback):
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         if self.profile is None:
             return {}
-        samples, tokens = self.session.counts(collective)
+        counts = self.session.batch_counts(collective)
+        samples, tokens = int(counts.samples), int(counts.tokens)
         section: dict[str, Any] = {"unavailable": {}, "trainer_total_flos": float(getattr(self.state, "total_flos", 0.0)) or None}
         if not tokens:
             section.update(flops=None, mfu=None)
             section["unavailable"]["flops"] = "no training tokens were seen (no input_ids/attention_mask in the forward passes)"
         else:
-            section.update(estimate_training_flops(self.profile, samples, tokens))
+            section.update(estimate_training_flops(self.profile, samples, tokens, counts=counts))
             section["session_flops"] = section["flops"]
             section["flops"] = section["session_flops"] + self.prior_flops
             self.last_flops = section["flops"]
             seconds = self.session.clock.train_seconds()
             peak = device_peak_flops_per_second(self.device_name, self.half_precision)
             section["device_peak_flops_per_second"] = peak
-            section["mfu"] = section["session_flops"] / (seconds * peak * world_size()) if peak and seconds > 0 else None
+            computed = section.get("flops_computed") or section["session_flops"]  # padded positions too: what the hardware ran
+            section["mfu"] = computed / (seconds * peak * world_size()) if peak and seconds > 0 else None
             if peak is None:
                 section["unavailable"]["mfu"] = f"no known peak FLOP/s for device {self.device_name or 'cpu'}"
         self.session.update("flops", section)

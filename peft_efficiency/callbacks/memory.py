@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from peft_efficiency.callbacks.base import MeasurementCallback
+from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.trackers.distributed import gather_objects, rank
 from peft_efficiency.trackers.memory import MemoryPeaks, MemoryTracker, summarize_peaks
 
@@ -19,6 +20,13 @@ class MemoryCallback(MeasurementCallback):
 
     Example: `Trainer(..., callbacks=[MemoryCallback()])`
     """
+
+    def __init__(self) -> None:
+        super().__init__([MemoryMeasure()])
+
+
+class MemoryMeasure(Measure):
+    """The memory peaks of `MemoryCallback`."""
 
     name = "memory"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from peft_efficiency.callbacks.base import MeasurementCallback
+from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.params import ParameterCount, adapter_size_bytes, count_parameters
 
 
@@ -18,6 +19,13 @@ class ParameterCallback(MeasurementCallback):
 
     Example: `Trainer(..., callbacks=[ParameterCallback()])`
     """
+
+    def __init__(self) -> None:
+        super().__init__([ParameterMeasure()])
+
+
+class ParameterMeasure(Measure):
+    """The parameter counts of `ParameterCallback`."""
 
     name = "params"
 

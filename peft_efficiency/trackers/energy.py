@@ -129,7 +129,7 @@ class EnergyTracker:
             self._close_phase()
             self._tracker.start_task(self.phase)
         except Exception as exc:  # noqa: BLE001
-            self._fail("while reading energy at a checkpoint", exc)
+            self._fail("while reading energy (checkpoint or end of training)", exc)
 
     def stop(self) -> None:
         if not self.active:

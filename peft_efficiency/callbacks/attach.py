@@ -1,0 +1,83 @@
+"""How peft-efficiency callbacks meet a Trainer, whatever attached them (`callbacks=[...]`, `add_callback`,
+`report_to`, `peft-efficiency run`): one class-level wrapper of `Trainer.train`, installed once per process.
+
+Before the original `train` runs, the wrapper puts our callbacks right after DefaultFlowCallback (so their figures
+are in `logs` before the `report_to` integrations read them), refuses a model with nothing to train, and tells
+them the checkpoint being resumed. If `train` raises, it ends the run session with "interrupted" (Ctrl-C) or
+"failed" and re-raises. It keeps no reference to any Trainer.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+SESSION_ATTRIBUTE = "_peft_efficiency_session"  # the run session, on the TrainerState of the train() it measures
+_WRAPPED_MARK = "_peft_efficiency_wrapped"
+
+
+def ours(trainer: Any) -> list[Any]:
+    from peft_efficiency.callbacks.base import MeasurementCallback
+
+    return [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, MeasurementCallback)]
+
+
+def move_before_reporters(callbacks: list[Any], mine: list[Any]) -> None:
+    """Place `mine` (in their order) right after DefaultFlowCallback: they see a step's flow decisions
+    (should_log, should_evaluate) and their figures are in `logs` before the report_to integrations read them."""
+    for callback in mine:
+        callbacks.remove(callback)
+    position = next((i + 1 for i, cb in enumerate(callbacks) if type(cb).__name__ == "DefaultFlowCallback"), 0)
+    callbacks[position:position] = mine
+
+
+def check_trainable(model: Any) -> None:
+    """Refuse to start training a model with no trainable parameter, with a message that says what to do."""
+    parameters = getattr(model, "parameters", None)
+    if parameters is None:
+        return
+    if not any(p.requires_grad for p in parameters()):
+        raise ValueError(
+            f"{type(model).__name__} has no trainable parameters (every requires_grad is False), so train() would "
+            "update nothing. Fix: wrap it with peft.get_peft_model(...), or unfreeze the parameters to train."
+        )
+
+
+def resolve_checkpoint(value: Any, output_dir: str) -> str | None:
+    if isinstance(value, bool) and value:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        return get_last_checkpoint(output_dir)
+    return str(value) if isinstance(value, (str, os.PathLike)) else None
+
+
+def install_train_wrapper() -> None:
+    """Wrap `transformers.Trainer.train` once per process (subclasses such as trl's SFTTrainer inherit it)."""
+    from transformers import Trainer
+
+    original = Trainer.train
+    if getattr(original, _WRAPPED_MARK, False):
+        return
+
+    @functools.wraps(original)
+    def train(self: Any, *args: Any, **kwargs: Any) -> Any:
+        mine = ours(self)
+        if not mine:
+            return original(self, *args, **kwargs)
+        move_before_reporters(self.callback_handler.callbacks, mine)
+        check_trainable(self.model)
+        resume = kwargs.get("resume_from_checkpoint", args[0] if args else None)
+        checkpoint = resolve_checkpoint(resume, self.args.output_dir)
+        for callback in mine:
+            callback.resume_checkpoint = checkpoint
+        try:
+            return original(self, *args, **kwargs)
+        except BaseException as exc:
+            session = getattr(self.state, SESSION_ATTRIBUTE, None)
+            if session is not None:
+                session.abort("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", exc, self.state)
+            raise
+
+    setattr(train, _WRAPPED_MARK, True)
+    Trainer.train = train

@@ -1,0 +1,58 @@
+"""`Measure`: one measured concern (parameters, time, memory, energy, FLOPs) as a plain object a session drives.
+
+A measure is not a Trainer callback: the peft-efficiency callback that owns the run session turns Trainer events
+into these hooks for every measure of the session, once per event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from peft_efficiency.callbacks.session import RunSession
+
+
+class Measure:
+    """Base of the measured concerns; each fills in the hooks it needs."""
+
+    name = "base"
+
+    def __init__(self) -> None:
+        # internal state
+        self.session: RunSession | None = None
+
+    def start(self, args: Any, state: Any, model: Any) -> None:
+        """Training begins (heavy set-up goes here, not in __init__); `self.session` is set."""
+
+    def step_begin(self) -> None: ...
+
+    def step_end(self) -> None: ...
+
+    def phase_changed(self, phase: str) -> None:
+        """Training switches between "train" and "eval"."""
+
+    def measure(self, final: bool, collective: bool) -> dict[str, Any]:
+        """Update this concern's report section(s) and return `efficiency/...` figures for the logs."""
+        return {}
+
+    def carry_state(self) -> dict[str, Any]:
+        """Totals to store in a checkpoint so a resumed run continues them (collective)."""
+        return {}
+
+    def restore_state(self, saved: dict[str, Any]) -> None:
+        """Continue the totals of `saved` (already checked against `carried_state_schema`)."""
+
+    def carried_state_schema(self) -> dict[str, Callable[[Any], bool]]:
+        """A check per key `carry_state` writes (see `carried_state`); a checkpoint failing one is not used."""
+        return {}
+
+    def checkpoint_saved(self, checkpoint_dir: Path) -> None:
+        """The Trainer has just written `checkpoint_dir`."""
+
+    def collect_local_on_abort(self) -> None:
+        """train() raised: record this process's figures so far, without collective calls."""
+        self.measure(final=True, collective=False)
+
+    def close(self) -> None:
+        """Release what the measure holds (hooks, trackers); called at the end of every run, however it ended."""

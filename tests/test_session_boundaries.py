@@ -1,0 +1,63 @@
+"""Where a session's phases begin and end: several eval sets, train()'s own logs, evaluate() after train()."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import Trainer
+
+from foundation_helpers import classification_dataset, tiny_bert, training_args
+from peft_efficiency import EfficiencyCallback
+from peft_efficiency.report import load_report
+
+
+def test_every_eval_set_is_kept_and_timed_as_evaluation(tmp_path):
+    sets = {"a": classification_dataset(8, seed=5), "b": classification_dataset(8, seed=6)}
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=4, eval_strategy="steps", eval_steps=2),
+                      train_dataset=classification_dataset(24), eval_dataset=sets,
+                      callbacks=[EfficiencyCallback(energy=False, quality_metric="eval_a_loss")])
+    trainer.train()
+    report = load_report(tmp_path)
+    assert {"eval_a_loss", "eval_b_loss"} <= set(report["quality"]["eval"])
+    assert report["time"]["evaluations"] == 4  # two sets at steps 2 and 4
+    runtimes = sum(e[k] for e in trainer.state.log_history for k in ("eval_a_runtime", "eval_b_runtime") if k in e)
+    assert report["time"]["eval_seconds"] >= runtimes
+
+
+def test_the_end_of_training_is_train_end_not_a_log_key(tmp_path):
+    # With include_num_input_tokens_seen every log carries train_runtime: it must not end the measurement.
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=8, logging_steps=1,
+                                                           include_num_input_tokens_seen="non_padding"),
+                      train_dataset=classification_dataset(48), callbacks=[EfficiencyCallback(energy=False)])
+    metrics = trainer.train().metrics
+    report = load_report(tmp_path)
+    assert report["time"]["train_seconds"] == pytest.approx(metrics["train_runtime"], rel=0.25)
+    assert report["time"]["samples"] == 8 * 4 and report["time"]["steps"] == 8
+    assert metrics["efficiency/train_seconds"] == report["time"]["train_seconds"]
+
+
+def test_evaluate_after_train_in_the_same_process_adds_to_the_completed_report(tmp_path):
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=2), train_dataset=classification_dataset(24),
+                      eval_dataset=classification_dataset(8, seed=5), callbacks=[EfficiencyCallback(energy=False)])
+    trainer.train()
+    trained = load_report(tmp_path)
+    metrics = trainer.evaluate()
+    after = load_report(tmp_path)
+    assert after["run"]["status"] == "completed" and after["time"]["train_seconds"] == trained["time"]["train_seconds"]
+    assert after["quality"]["eval"]["eval_loss"] == metrics["eval_loss"]
+    assert after["time"]["evaluations_after_training"] == 1
+
+
+def test_a_model_loaded_from_a_folder_is_named_readably_and_the_task_comes_from_the_environment(tmp_path, monkeypatch):
+    from transformers import BertForSequenceClassification
+
+    folder = tmp_path / "models" / "my-tiny-bert"
+    tiny_bert().save_pretrained(folder)
+    monkeypatch.setenv("PEFT_EFFICIENCY_TASK", "toy-task")
+    for card, expected in ((None, "my-tiny-bert"), ("---\nlicense: mit\n---\n# Tiny BERT for tests\n", "Tiny BERT for tests")):
+        if card:
+            (folder / "README.md").write_text(card, encoding="utf-8")
+        out = tmp_path / f"run-{expected}"
+        Trainer(model=BertForSequenceClassification.from_pretrained(folder), args=training_args(out, max_steps=1),
+                train_dataset=classification_dataset(8), callbacks=[EfficiencyCallback(energy=False)]).train()
+        run = load_report(out)["run"]
+        assert run["model_name"] == expected and run["task"] == "toy-task"
