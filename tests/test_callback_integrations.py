@@ -118,3 +118,16 @@ def test_two_cpu_processes_write_one_report(tmp_path, launcher):
     assert report["time"]["tokens"] == 2 * TOKENS_PER_EPOCH
     assert report["time"]["samples_per_second"] == pytest.approx(2 * N / report["time"]["train_seconds"])
     assert sorted(Path(tmp_path).glob("efficiency_report*")) == [Path(tmp_path) / "efficiency_report.json"]
+
+
+@pytest.mark.slow
+def test_a_log_made_on_one_rank_only_does_not_hang_the_run(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    job = Path(__file__).with_name("one_rank_log_job.py")
+    command = [*LAUNCHERS["torchrun"], str(job), str(tmp_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rank 0 done" in done.stdout and "rank 1 done" in done.stdout
+    report = load_report(tmp_path)
+    assert report["run"]["status"] == "completed" and report["run"]["world_size"] == 2
+    assert report["time"]["samples"] == 6 * 2 * 2 and report["time"]["counts_scope"] == "sum over processes"

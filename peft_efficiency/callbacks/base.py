@@ -129,7 +129,7 @@ class MeasurementCallback(TrainerCallback):
         session.end_of_training_log = "train_loss" in logs and "total_flos" in logs
         if session.end_of_training_log:
             session.clock.stop()
-        figures = self._measure_all(session, final=False, collective=True)
+        figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
         inject(logs, state, figures)
         session.final_logs = logs
         session.write()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, write_report
-from peft_efficiency.trackers.distributed import gather_objects, world_size
+from peft_efficiency.trackers.distributed import all_reduce_sum, world_size
 from peft_efficiency.trackers.timing import PhaseClock
 from peft_efficiency.trackers.tokens import BatchCounter, BatchCounts
 
@@ -53,7 +54,7 @@ class RunSession:
         self.final_logs: dict[str, Any] | None = None  # the latest training log: train()'s metrics at the end
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
-        self._counts_cache: tuple[tuple[bool, float, float], BatchCounts] | None = None
+        self.counts_scope = "one process"
         self._write_warned = False
 
     # -- life cycle -----------------------------------------------------------------------------------------
@@ -112,17 +113,23 @@ class RunSession:
 
     # -- shared services ------------------------------------------------------------------------------------
     def batch_counts(self, collective: bool) -> BatchCounts:
-        """What this session's training forward passes saw, summed over processes when `collective` (a gather).
+        """What this session's training forward passes saw.
 
-        Cached until this process's counts move, so the measures at one boundary share one gather. Every process
-        sees the same steps between boundaries, so all hit or miss the cache together.
+        `collective` (at checkpoints and at the end, where every process arrives): the exact sum over processes,
+        one tensor all-reduce. Otherwise (logs, which a user may make on one process only): no collective call;
+        with several processes, this process's counts times their number, an estimate `counts_scope` says so.
         """
         mine = self.counter.read_counts()
-        key = (collective, mine.batches, mine.samples)
-        if self._counts_cache is not None and self._counts_cache[0] == key:
-            return self._counts_cache[1]
-        total = sum(gather_objects(mine), BatchCounts()) if collective else mine
-        self._counts_cache = (key, total)
+        processes = world_size()
+        if collective:
+            total = BatchCounts(*all_reduce_sum([getattr(mine, f.name) for f in fields(BatchCounts)]))
+            self.counts_scope = "sum over processes" if processes > 1 else "one process"
+        elif processes > 1:
+            total = BatchCounts(*(getattr(mine, f.name) * processes for f in fields(BatchCounts)))
+            self.counts_scope = (f"estimate: this process's counts x {processes} processes "
+                                 "(exact sums at checkpoints and at the end of training)")
+        else:
+            total, self.counts_scope = mine, "one process"
         return total
 
     def counts(self, collective: bool) -> tuple[int, int]:

@@ -92,7 +92,7 @@ class ThroughputMeasure(Measure):
         samples, tokens = self._counts(collective)
         self.totals = {"samples": samples, "tokens": tokens}
         steps = self.timer.summary()
-        unavailable = {} if collective else {"samples": "train() failed: other processes' counts could not be gathered"}
+        unavailable = {}
         per_second = (lambda n: n / train_seconds if train_seconds > 0 else None)
         section = {
             "train_seconds": train_seconds,
@@ -100,7 +100,7 @@ class ThroughputMeasure(Measure):
             "save_seconds": self._seconds("save_seconds", clock.save_seconds),
             "evaluations": clock.evaluations, "saves": clock.saves,
             **steps,
-            "samples": samples, "tokens": tokens,
+            "samples": samples, "tokens": tokens, "counts_scope": self.session.counts_scope,
             "samples_per_second": per_second(samples), "tokens_per_second": per_second(tokens) if tokens else None,
             "unavailable": unavailable,
         }
