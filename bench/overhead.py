@@ -1,15 +1,20 @@
-"""Overhead of EfficiencyCallback: the same short training with and without it, runs interleaved, step-time ratio.
+"""Overhead of EfficiencyCallback, side by side in one interleaved run: a plain Trainer, `report_to="codecarbon"`,
+and EfficiencyCallback (energy off, so its own work is what is timed) logging every 10 steps and every step.
 
-Step time is measured by an independent probe callback (perf_counter from one on_step_end to the next, so the
-callback's own step hooks and its logging-boundary work are inside the interval), after `--warmup` steps.
+Step time comes from an independent probe callback (perf_counter from one on_step_end to the next, so the callback's
+step hooks and its logging work are inside the interval), after `--warmup` steps; `train()` wall time around the call.
+Ratios are against the plain Trainer; "own overhead" is the callback's self-reported `efficiency/overhead_seconds`.
 
-    python bench/overhead.py                 # MiniLM-size encoder (real all-MiniLM-L6-v2 if installed) and a tiny one
-    python bench/overhead.py --repeats 5 --steps 40
+    python bench/overhead.py                 # tiny BERT (fast steps) and all-MiniLM-L6-v2 (real weights if installed)
+    python bench/overhead.py --repeats 5 --steps 100 --skip-minilm
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
 import os
 import statistics
 import tempfile
@@ -64,40 +69,69 @@ def dataset(vocab: int, rows: int, length: int) -> Dataset:
     return Dataset.from_dict({"input_ids": (ids * mask).tolist(), "attention_mask": mask.tolist(), "labels": (lengths % 2).tolist()})
 
 
-def one_run(build, data: Dataset, steps: int, batch: int, with_callback: bool) -> list[float]:
+# arm name -> (report_to, with EfficiencyCallback, logging_steps)
+ARMS: dict[str, tuple[list[str], bool, int]] = {
+    "plain Trainer": ([], False, 10),
+    'report_to="codecarbon"': (["codecarbon"], False, 10),
+    "EfficiencyCallback, logging_steps=10": ([], True, 10),
+    "EfficiencyCallback, logging_steps=1": ([], True, 1),
+}
+
+
+def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[list[float], float, float | None]:
+    """(step intervals, train() wall seconds, the callback's own overhead_seconds) of one run."""
+    report_to, with_callback, logging_steps = ARMS[arm]
     torch.manual_seed(0)
     model, _ = build()
     probe = StepProbe()
-    callbacks = [probe] + ([EfficiencyCallback()] if with_callback else [])
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, logging_steps=10,
-                                 report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0)
-        Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks).train()
-    return probe.intervals
+    callbacks = [probe] + ([EfficiencyCallback(energy=False)] if with_callback else [])
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
+        args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, logging_steps=logging_steps,
+                                 report_to=report_to, use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0)
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks)
+        began = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - began
+        overhead = trainer.state.log_history[-1].get("efficiency/overhead_seconds")
+    return probe.intervals, wall, overhead
 
 
-def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int, warmup: int) -> None:
+def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int, warmup: int, arms: list[str]) -> None:
     _, name = build()
     data = dataset(vocab, steps * batch, length)
-    times: dict[bool, list[float]] = {False: [], True: []}
+    steps_by_arm: dict[str, list[float]] = {arm: [] for arm in arms}
+    walls: dict[str, list[float]] = {arm: [] for arm in arms}
+    own: dict[str, list[float]] = {arm: [] for arm in arms}
     for repeat in range(repeats):
-        for with_callback in ((False, True) if repeat % 2 == 0 else (True, False)):  # interleaved, order alternating
-            times[with_callback].extend(one_run(build, data, steps, batch, with_callback)[warmup:])
-    base, ours = times[False], times[True]
-    print(f"{name}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs each, first {warmup} steps of a run left out")
-    print(f"  median step seconds  without {statistics.median(base):.4f}  with {statistics.median(ours):.4f}  ratio {statistics.median(ours) / statistics.median(base):.4f}")
-    print(f"  mean step seconds    without {statistics.fmean(base):.4f}  with {statistics.fmean(ours):.4f}  ratio {statistics.fmean(ours) / statistics.fmean(base):.4f}")
+        order = arms if repeat % 2 == 0 else list(reversed(arms))  # interleaved, order alternating
+        for arm in order:
+            intervals, wall, overhead = one_run(build, data, steps, batch, arm)
+            steps_by_arm[arm].extend(intervals[warmup:])
+            walls[arm].append(wall)
+            if overhead is not None:
+                own[arm].append(overhead)
+    base_step, base_wall = statistics.median(steps_by_arm[arms[0]]), statistics.median(walls[arms[0]])
+    print(f"{name}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs per arm, interleaved; first {warmup} steps left out")
+    print(f"  {'arm':<38} {'step p50':>10} {'ratio':>7} {'train() wall':>13} {'ratio':>7} {'own overhead':>13}")
+    for arm in arms:
+        step, wall = statistics.median(steps_by_arm[arm]), statistics.median(walls[arm])
+        mine = f"{statistics.median(own[arm]):.4f} s" if own[arm] else "-"
+        print(f"  {arm:<38} {step * 1000:8.2f}ms {step / base_step:7.3f} {wall:11.2f} s {wall / base_wall:7.3f} {mine:>13}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60, help="steps per run of the tiny model (MiniLM runs a quarter)")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--skip-minilm", action="store_true")
     options = parser.parse_args()
     hf_logging.set_verbosity_error()
-    compare(tiny_model, 1000, options.steps * 2, 16, 64, options.repeats, options.warmup)
-    compare(minilm_model, 30522, options.steps, 16, 128, options.repeats, options.warmup)
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    arms = list(ARMS)
+    compare(tiny_model, 1000, options.steps, 16, 64, options.repeats, options.warmup, arms)
+    if not options.skip_minilm:
+        compare(minilm_model, 30522, max(options.steps // 4, options.warmup + 5), 16, 128, options.repeats, options.warmup, arms)
 
 
 if __name__ == "__main__":

@@ -183,3 +183,19 @@ def test_a_folder_of_runs_is_searched(tmp_path: Path) -> None:
     assert sorted(r.method for r in rows) == sorted(IMDB_RUNS) and problems == []
     rows, problems = load_runs([tmp_path / "runs" / "empty"])
     assert rows == [] and problems[0].skipped and "no run report here" in problems[0].message
+
+
+def test_overhead_columns_only_when_asked(tmp_path: Path, capsys) -> None:
+    report = make_report("lora", value=0.8, trainable=1000, train_seconds=50.0)
+    report["overhead"] = {"overhead_seconds": 0.5, "overhead_share": 0.01, "startup_seconds": 1.2}
+    write_run(tmp_path, "lora", report)
+    assert compare_main([str(tmp_path / "lora"), "--format", "markdown"]) == 0
+    assert "plugin overhead" not in capsys.readouterr().out
+    assert compare_main([str(tmp_path / "lora"), "--format", "markdown", "--columns", "overhead"]) == 0
+    table = capsys.readouterr().out
+    header = [h.strip() for h in table.splitlines()[[i for i, l in enumerate(table.splitlines()) if "plugin overhead" in l][0]].split("|")]
+    row = [c.strip() for c in [l for l in table.splitlines() if l.startswith("| lora")][0].split("|")]
+    assert row[header.index("overhead %")] == "1%"
+    assert row[header.index("plugin overhead")].startswith("0.5")
+    assert compare_main([str(tmp_path / "lora"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"][0]["runs"][0]["overhead_seconds"] == 0.5

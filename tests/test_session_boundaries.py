@@ -61,3 +61,32 @@ def test_a_model_loaded_from_a_folder_is_named_readably_and_the_task_comes_from_
                 train_dataset=classification_dataset(8), callbacks=[EfficiencyCallback(energy=False)]).train()
         run = load_report(out)["run"]
         assert run["model_name"] == expected and run["task"] == "toy-task"
+
+
+def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_path):
+    import time
+
+    from peft_efficiency.callbacks.base import MeasurementCallback
+    from peft_efficiency.callbacks.measure import Measure
+
+    class SlowMeasure(Measure):
+        """A deliberately slow tracker: 20 ms of work at every step end, 300 ms at start."""
+
+        name = "slow"
+
+        def start(self, args, state, model):
+            time.sleep(0.3)
+
+        def step_end(self):
+            time.sleep(0.02)
+
+    out = tmp_path / "slow"
+    metrics = Trainer(model=tiny_bert(), args=training_args(out, max_steps=5), train_dataset=classification_dataset(24),
+                      callbacks=[EfficiencyCallback(energy=False), MeasurementCallback([SlowMeasure()])]).train().metrics
+    overhead = load_report(out)["overhead"]
+    assert 5 * 0.02 <= overhead["overhead_seconds"] < 5 * 0.02 + 0.5
+    assert overhead["startup_seconds"] >= 0.3  # outside train_seconds
+    assert overhead["overhead_share"] == pytest.approx(overhead["overhead_seconds"] / load_report(out)["time"]["train_seconds"])
+    assert metrics["efficiency/overhead_seconds"] == overhead["overhead_seconds"]
+    assert metrics["efficiency/overhead_percent"] == pytest.approx(100 * overhead["overhead_share"])
+    assert metrics["efficiency/train_seconds"] < metrics["train_runtime"] - 0.25  # the slow start-up is not training

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class MeasurementCallback(TrainerCallback):
         return session if session is not None and session.owner is self and session.training else None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        began = time.perf_counter()
         output_dir = os.path.abspath(str(args.output_dir or "trainer_output"))
         session = getattr(state, SESSION_ATTRIBUTE, None)
         if session is None or not session.training or session.output_dir != output_dir:
@@ -68,6 +70,7 @@ class MeasurementCallback(TrainerCallback):
         self.describe_run(args, state, model, session)
         session.restart_clock(state)
         session.write()
+        session.startup_seconds += time.perf_counter() - began
 
     def _open_resumed(self, session: RunSession, state: Any) -> None:
         session.carried = None
@@ -98,16 +101,20 @@ class MeasurementCallback(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         session = self._owned_session(state)
         if session is not None:
+            began = time.perf_counter()
             switch_phase(session, "train")  # evaluation (of one or several eval sets) is over
             for measure in session.measures:
                 measure.step_begin()
+            session.hook_seconds += time.perf_counter() - began
 
     def on_step_end(self, args, state, control, **kwargs):
         session = self._owned_session(state)
         if session is not None:
+            began = time.perf_counter()
             for measure in session.measures:
                 measure.step_end()
             self._after_training_event(session, control, logging_next=control.should_log)
+            session.hook_seconds += time.perf_counter() - began
 
     def on_epoch_end(self, args, state, control, **kwargs):
         session = self._owned_session(state)
@@ -124,6 +131,7 @@ class MeasurementCallback(TrainerCallback):
         session = self._owned_session(state)
         if session is None or logs is None or any(key.startswith("eval_") for key in logs):
             return  # (evaluate()'s own log is made inside the evaluation)
+        began = time.perf_counter()
         # train()'s last log (its metrics): the training loop is over, what follows (best-model loading, checkpoint
         # clean-up) is not training time; figures are final except energy, which on_train_end reads once stopped.
         session.end_of_training_log = "train_loss" in logs and "total_flos" in logs
@@ -132,8 +140,9 @@ class MeasurementCallback(TrainerCallback):
         figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
         inject(logs, state, figures)
         session.final_logs = logs
-        session.write()
+        session.write(throttled=not session.end_of_training_log)
         self._after_training_event(session, control, logging_next=False)
+        session.hook_seconds += time.perf_counter() - began
 
     @staticmethod
     def _measure_all(session: RunSession, final: bool, collective: bool) -> dict[str, Any]:
@@ -145,12 +154,18 @@ class MeasurementCallback(TrainerCallback):
                 figures.update(measure.measure(final=final, collective=collective))
             except Exception as exc:  # noqa: BLE001 - measurement never breaks training
                 logger.warning("peft-efficiency: %s failed to measure (%s: %s); its figures are left out", measure.name, type(exc).__name__, exc)
+        overhead = session.overhead()
+        session.update("overhead", overhead)
+        figures["efficiency/overhead_seconds"] = overhead["overhead_seconds"]
+        if overhead["overhead_share"] is not None:
+            figures["efficiency/overhead_percent"] = 100.0 * overhead["overhead_share"]
         return figures
 
     def on_save(self, args, state, control, **kwargs):
         session = self._owned_session(state)
         if session is None or not session.record_save(state):
             return
+        began = time.perf_counter()
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         for measure in session.measures:
             measure.checkpoint_saved(checkpoint)
@@ -159,6 +174,8 @@ class MeasurementCallback(TrainerCallback):
             write_carried_state(checkpoint, {**carried, "sessions": session.run.get("sessions", 1),
                                              "started_at": session.run.get("started_at")})
         session.write()
+        session.clock.save_seconds += time.perf_counter() - began  # our checkpoint work is saving, not training
+        session.clock.mark()
 
     def on_train_end(self, args, state, control, **kwargs):
         session = self._owned_session(state)

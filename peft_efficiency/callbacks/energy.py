@@ -1,4 +1,4 @@
-"""`EnergyCallback`: energy (kWh) and carbon (kg CO2eq) of training, with evaluation measured apart."""
+"""`EnergyCallback`: energy (kWh) and carbon (kg CO2eq) of training, with evaluation and checkpoint saving apart."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from dataclasses import fields
 from typing import Any, Callable
 
 from peft_efficiency.callbacks.base import MeasurementCallback
-from peft_efficiency.callbacks.carried_state import is_number_dict
+from peft_efficiency.callbacks.carried_state import is_count, is_number_dict
 from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.callbacks.options import check_country_iso_code, check_flag, check_positive_number, env_default
 from peft_efficiency.trackers.distributed import gather_objects
-from peft_efficiency.trackers.energy import DEFAULT_COUNTRY_ISO_CODE, EnergyPart, EnergyTracker, summarize_energy
+from peft_efficiency.trackers.energy import DEFAULT_COUNTRY_ISO_CODE, PHASES, EnergyPart, EnergyTracker, summarize_energy
 
 JOULES_PER_KWH = 3.6e6
 GRAMS_PER_KG = 1000.0
@@ -21,16 +21,21 @@ class EnergyCallback(MeasurementCallback):
 
     Measures: `efficiency/energy_joules` and `efficiency/co2_grams` for training (evaluation excluded; kept apart
     as `efficiency/eval_energy_joules`). The logs use joules and grams so that the Trainer's printed metrics (floats
-    rounded to 4 decimals) never show a short run's energy as 0; the report keeps kWh and kg, with CPU/GPU/RAM parts and how each was obtained (hardware counter such as
-    RAPL/NVML, or codecarbon's estimate) in the report. Offline by default: no network, carbon intensity of
-    `country_iso_code` from codecarbon's own table. If codecarbon is missing or raises, training goes on and the
-    report's energy section says "unavailable" with the reason.
+    rounded to 4 decimals) never show a short run's energy as 0; the report keeps kWh and kg per phase (train,
+    eval, save: checkpoint saving when the session books it), with CPU/GPU/RAM parts, the number of readings
+    and how each part was obtained (hardware counter such as RAPL/NVML, or codecarbon's estimate). The counters
+    are read every `measure_power_seconds` during a phase, so a counter that wraps (RAPL) loses nothing in long
+    phases. Offline by default: no network, carbon intensity of `country_iso_code` from codecarbon's own table.
+    If codecarbon is missing or raises, training goes on and the report's energy section says "unavailable" with
+    the reason.
 
     Args:
         country_iso_code: ISO 3166-1 alpha-3 code for the carbon intensity, one of codecarbon's table (default:
             $PEFT_EFFICIENCY_COUNTRY, else "USA"; lower case is accepted).
         online: use codecarbon's online tracker (network: location lookup, live intensity). Only when asked.
-        measure_power_seconds: codecarbon's sampling interval (seconds, > 0).
+        measure_power_seconds: how often the energy counters are read during a phase (seconds, > 0): each reading
+            closes and reopens the phase's codecarbon task, on a daemon thread. Keep it well below the time the
+            CPU's RAPL counter takes to wrap (minutes at server power).
 
     Example: `Trainer(..., callbacks=[EnergyCallback(country_iso_code="SVN")])`
     """
@@ -65,7 +70,7 @@ class EnergyMeasure(Measure):
         self.prior = dict(saved)
 
     def carried_state_schema(self) -> dict[str, Callable[[Any], bool]]:
-        return {"train": is_energy_part, "eval": is_energy_part}
+        return {phase: is_energy_part for phase in PHASES}
 
     def close(self) -> None:
         if self.tracker is not None:
@@ -84,7 +89,9 @@ class EnergyMeasure(Measure):
         if self.tracker is not None:
             self.tracker.flush_phase()
         summary = self._summary(collective=True)
-        return {"train": summary["train"], "eval": summary["eval"]} if summary["status"] == "measured" else {}
+        if summary["status"] != "measured":
+            return {}
+        return {phase: summary[phase] for phase in PHASES if summary[phase] is not None}
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         """Read at the end (tracker stopped), and provisionally at train()'s last log so backends get it."""
@@ -103,8 +110,9 @@ class EnergyMeasure(Measure):
 
 
 def is_energy_part(value: Any) -> bool:
-    """A carried phase total: numbers under EnergyPart's field names only."""
-    return is_number_dict(value) and set(value) <= {f.name for f in fields(EnergyPart)}
+    """A carried phase total: numbers under EnergyPart's field names only, `readings` a whole number."""
+    return (is_number_dict(value) and set(value) <= {f.name for f in fields(EnergyPart)}
+            and is_count(value.get("readings", 0)))
 
 
 def _scaled(value: float | None, factor: float) -> float | None:

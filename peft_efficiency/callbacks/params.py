@@ -54,11 +54,11 @@ class ParameterMeasure(Measure):
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         if self.count is None:
             return {}
-        if final and self.output_dir:
+        if final and self.output_dir:  # counts do not change during training: the section was written at start
             size = adapter_size_bytes(self.output_dir)
             if size is not None:
                 self.count.adapter_bytes = size
-        self.session.update("params", self._section())
+                self.session.update("params", {"adapter_bytes": size})
         return {
             "efficiency/trainable_params": self.count.trainable,
             "efficiency/total_params": self.count.total,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -21,7 +22,8 @@ from peft_efficiency.trackers.timing import PhaseClock
 from peft_efficiency.trackers.tokens import BatchCounter, BatchCounts
 
 logger = logging.getLogger("peft_efficiency")
-SECTIONS = ("params", "time", "memory", "energy", "flops", "environment")
+SECTIONS = ("params", "time", "memory", "energy", "flops", "overhead", "environment")
+REPORT_INTERVAL_SECONDS = 30.0
 
 
 def utc_now() -> str:
@@ -55,6 +57,9 @@ class RunSession:
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
         self.counts_scope = "one process"
+        self.hook_seconds = 0.0  # the plugin's own work in Trainer events while training (see `overhead`)
+        self.startup_seconds = 0.0  # its work at train begin (trackers starting), outside train_seconds
+        self._last_write = float("-inf")
         self._write_warned = False
 
     # -- life cycle -----------------------------------------------------------------------------------------
@@ -160,10 +165,26 @@ class RunSession:
     def report(self) -> dict[str, Any]:
         return {"schema_version": REPORT_SCHEMA_VERSION, "run": {**self.run, **self.labels}, **self.sections}
 
-    def write(self) -> None:
-        """Write the report atomically from the main process; a failure is reported once, never raised."""
-        if self.is_main:
-            self._write_warned = write_quietly(self.report_file, self.report(), self._write_warned)
+    def overhead(self) -> dict[str, Any]:
+        """The plugin's own cost: its hook work in Trainer events and its forward pre-hook, while training."""
+        seconds = self.hook_seconds + self.counter.hook_seconds
+        train_seconds = self.clock.train_seconds()
+        return {"overhead_seconds": seconds, "overhead_share": seconds / train_seconds if train_seconds > 0 else None,
+                "startup_seconds": self.startup_seconds}
+
+    def write(self, throttled: bool = False) -> None:
+        """Write the report atomically from the main process; a failure is reported once, never raised.
+
+        `throttled` (at logs): at most once every REPORT_INTERVAL_SECONDS; begin, evaluation, checkpoint, end and
+        the crash path always write.
+        """
+        if not self.is_main:
+            return
+        now = time.monotonic()
+        if throttled and now - self._last_write < REPORT_INTERVAL_SECONDS:
+            return
+        self._last_write = now
+        self._write_warned = write_quietly(self.report_file, self.report(), self._write_warned)
 
 
 def add_quality(quality: dict[str, Any], state: Any, metrics: dict[str, Any], source: str | None = None) -> None:

@@ -19,7 +19,7 @@ import sys
 from peft_efficiency.compare.load import load_runs
 from peft_efficiency.compare.outputs import write_outputs
 from peft_efficiency.compare.render import FORMATS, render
-from peft_efficiency.compare.table import build_tables
+from peft_efficiency.compare.table import OPTIONAL_COLUMNS, build_tables
 
 EXIT_OK, EXIT_SKIPPED, EXIT_NOTHING, EXIT_WRITE_FAILED = 0, 1, 2, 3
 PREFIX = "peft-efficiency compare"
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format on stdout (default: table)")
     parser.add_argument("--metric", action="append", default=[], metavar="NAME",
                         help="extra quality metric column from quality.eval (repeatable), e.g. eval_f1")
+    parser.add_argument("--columns", action="append", default=[], choices=sorted(OPTIONAL_COLUMNS), metavar="NAME",
+                        help=f"optional columns to add (repeatable): {', '.join(sorted(OPTIONAL_COLUMNS))} (the plugin's own cost)")
     parser.add_argument("--plot", metavar="PATH", help="write the Pareto plots to PATH (.png) and PATH.svg, bars to <stem>-bars.png/.svg")
     parser.add_argument("--html", metavar="PATH", help="write one self-contained HTML page (tables and plots embedded)")
     parser.add_argument("--out-dir", metavar="DIR",
@@ -55,7 +57,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if not rows:
         print(f"{PREFIX}: none of the {skipped} report(s) given was usable; nothing to compare", file=sys.stderr)
         return EXIT_NOTHING
-    tables = build_tables(rows, args.metric)
+    tables = build_tables(rows, args.metric, tuple(dict.fromkeys(args.columns)))
     if not args.quiet:
         sys.stdout.write(render(tables, args.format))
     written, failures = write_outputs(tables, problems, out_dir=args.out_dir, plot=args.plot, html=args.html)

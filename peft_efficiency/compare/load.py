@@ -57,6 +57,8 @@ class RunRow:
     co2_kg: float | None = None
     energy_status: str | None = None
     energy_reason: str | None = None
+    overhead_seconds: float | None = None
+    overhead_share: float | None = None
     label: str = ""
 
     @property
@@ -180,6 +182,8 @@ def row_from_report(report: dict[str, Any], source: Path) -> tuple[RunRow, list[
         co2_kg=fields.number("energy", "co2_kg"),
         energy_status=fields.text("energy", "status"),
         energy_reason=fields.text("energy", "reason"),
+        overhead_seconds=fields.number("overhead", "overhead_seconds"),
+        overhead_share=fields.number("overhead", "overhead_share"),
     )
     if row.trainable_percent is None and row.trainable_params is not None and row.total_params:
         row.trainable_percent = 100.0 * row.trainable_params / row.total_params

@@ -104,7 +104,14 @@ class Ranking:
         return (bucket, score, cost, row.label, str(row.source))
 
 
-def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_baseline: bool) -> list[Column]:
+# Columns shown only when asked for (`compare --columns NAME`): name -> columns.
+OPTIONAL_COLUMNS: dict[str, list[Column]] = {
+    "overhead": [Column("overhead_seconds", "plugin overhead", "seconds"), Column("overhead_percent", "overhead %", "percent")],
+}
+
+
+def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_baseline: bool,
+             optional: tuple[str, ...] = ()) -> list[Column]:
     columns = [Column("method", "method", "text"), Column("status", "status", "text", always_shown=False)]
     columns += [Column(m, m, "quality") for m in metrics]
     if any(ranking.diverged(r) for r in rows):
@@ -121,6 +128,8 @@ def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_basel
     ]
     if has_baseline:
         columns += [Column(key, title, kind) for key, title, kind in relative_columns(ranking.metric)]
+    for name in optional:
+        columns += OPTIONAL_COLUMNS[name]
     if ranking.metric:
         columns.append(Column("pareto_params", "Pareto (params)", "flag"))
     return columns
@@ -145,7 +154,7 @@ def _notes(rows: list[RunRow], metrics: list[str], ranking: Ranking, notes: list
         notes.append(f"peak memory mixes kinds ({', '.join(sorted(str(k) for k in kinds))}); compare with care")
 
 
-def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None) -> GroupTable:
+def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, optional: tuple[str, ...] = ()) -> GroupTable:
     """The table of runs that share a task, a model and a setting."""
     task, model_name, setting = rows[0].group
     notes: list[str] = []
@@ -166,6 +175,8 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None) -> G
             "train_seconds": row.train_seconds, "samples_per_second": row.samples_per_second,
             "trainable_params": row.trainable_params, "trainable_percent": row.trainable_percent,
             "peak_memory_bytes": row.peak_memory_bytes, "energy_kwh": row.energy_kwh, "co2_kg": row.co2_kg,
+            "overhead_seconds": row.overhead_seconds,
+            "overhead_percent": None if row.overhead_share is None else 100.0 * row.overhead_share,
         }
         value.update({m: finite(metric_value(row.quality, m)) for m in metrics})
         if baseline is not None:
@@ -175,7 +186,7 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None) -> G
             value["pareto_params"] = (index in front) if usable else (False if ranking.diverged(row) else None)
         values.append(value)
     _notes(rows, metrics, ranking, notes)
-    columns = _columns(rows, metrics, ranking, baseline is not None)
+    columns = _columns(rows, metrics, ranking, baseline is not None, optional)
     return GroupTable(task, model_name, ranking.metric, ranking.higher, baseline, columns, rows, values, notes,
                       setting=dict(setting))
 
@@ -189,11 +200,12 @@ def _shown_settings(tables: list[GroupTable]) -> None:
         table.shown_setting = {k: table.setting[k] for k in varying if k in table.setting}
 
 
-def build_tables(rows: list[RunRow], extra_metrics: list[str] | None = None) -> list[GroupTable]:
-    """One table per (task, model, setting) group, groups in order of first appearance."""
+def build_tables(rows: list[RunRow], extra_metrics: list[str] | None = None, optional: tuple[str, ...] = ()) -> list[GroupTable]:
+    """One table per (task, model, setting) group, groups in order of first appearance; `optional` names columns
+    of `OPTIONAL_COLUMNS` to add (e.g. "overhead")."""
     groups: dict[tuple[Any, ...], list[RunRow]] = {}
     for row in rows:
         groups.setdefault(row.group, []).append(row)
-    tables = [build_group(group_rows, extra_metrics) for group_rows in groups.values()]
+    tables = [build_group(group_rows, extra_metrics, optional) for group_rows in groups.values()]
     _shown_settings(tables)
     return tables

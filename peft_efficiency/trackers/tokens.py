@@ -7,6 +7,8 @@ found from `cu_seq_lens_q` when the collator passes it, else from where `positio
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -56,6 +58,7 @@ class BatchCounter:
         self._host = dict.fromkeys(_FIELDS, 0)
         self._device: dict[str, torch.Tensor] = {}
         self._handle: Any = None
+        self.hook_seconds = 0.0  # time spent in the hook itself (the plugin's own cost)
 
     @property
     def samples(self) -> int:
@@ -85,6 +88,13 @@ class BatchCounter:
     def _hook(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         if not module.training:
             return
+        began = time.perf_counter()
+        try:
+            self._count(args, kwargs)
+        finally:
+            self.hook_seconds += time.perf_counter() - began
+
+    def _count(self, args: tuple, kwargs: dict) -> None:
         reference = kwargs.get("input_ids")
         if reference is None:
             reference = kwargs.get("inputs_embeds")
