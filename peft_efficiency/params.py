@@ -4,10 +4,18 @@ For a PEFT model `trainable`/`total` equal `PeftModel.get_nb_trainable_parameter
 applied to every parameter (ZeRO-3 partitioned tensors count `ds_numel`; bitsandbytes `Params4bit` count
 `numel * 2 * bytes-per-storage-element`, i.e. the unpacked weight count). Shared (tied) tensors count once
 because `named_parameters()` yields each tensor once.
+
+Sharded models count as the unsharded model: FSDP2 (`fully_shard`) parameters are DTensors whose `numel()` is
+already the global one; FSDP1 keeps each rank's shard in a `FlatParameter`, so its metadata (`_numels`, the
+unsharded size of each original parameter, and `_param_infos`, their modules) stands in for the local sizes, with
+`use_orig_params` (the original parameters are views of the local shard, often empty) and without (the flat
+parameter itself), whether `model` is the FSDP wrapper or the model it wrapped (what Trainer callbacks get).
+peft's `get_nb_trainable_parameters()` sees only the local shard there, so its figures are not used under FSDP1.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,9 +67,12 @@ class ParameterCount:
         return data
 
 
-def parameter_numel(param: torch.Tensor) -> int:
-    """The number of weights a parameter stands for, counted as peft counts it."""
-    numel = param.numel()
+def parameter_numel(param: torch.Tensor, numel: int | None = None) -> int:
+    """The number of weights a parameter stands for, counted as peft counts it.
+
+    `numel`: the parameter's unsharded number of elements when it is known apart (FSDP1), else `param.numel()`.
+    """
+    numel = param.numel() if numel is None else numel
     if numel == 0 and hasattr(param, "ds_numel"):  # DeepSpeed ZeRO-3 partitioned parameter
         numel = int(param.ds_numel)
     if param.__class__.__name__ == "Params4bit":  # two 4-bit weights per byte of packed storage
@@ -101,6 +112,56 @@ def parameter_group(name: str, adapter_prefixes: tuple[str, ...] = _FALLBACK_ADA
     return "other"
 
 
+def _fsdp1_flat_parameters(model: torch.nn.Module) -> list[Any]:
+    """The FSDP1 `FlatParameter`s that hold parameters of `model` ([] without FSDP1).
+
+    Units inside `model` are found by walking it. The Trainer hands callbacks the model it was given, which
+    FSDP1 wrapped from outside: the enclosing unit (holding e.g. the embeddings and the head) is then not
+    reachable from `model`, so it is looked up among live objects (one pass at train begin, under FSDP1 only).
+    """
+    if not torch.distributed.is_available():
+        return []
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+        from torch.distributed.tensor import DTensor
+    except ImportError:
+        return []
+    units = {id(unit): unit for unit in FullyShardedDataParallel.fsdp_modules(model)}
+    wrapped_from_outside = (getattr(model, "_is_fsdp_managed_module", False) and not isinstance(model, FullyShardedDataParallel)
+                            and not any(isinstance(param, DTensor) for param in model.parameters()))  # (FSDP2 marks it too)
+    if wrapped_from_outside:
+        units.update((id(obj), obj) for obj in gc.get_objects() if issubclass(type(obj), FullyShardedDataParallel))
+    flats = [getattr(getattr(unit, "_handle", None), "flat_param", None) for unit in units.values()]
+    return [flat for flat in flats if flat is not None and all(hasattr(flat, a) for a in ("_numels", "_param_infos"))]
+
+
+def _named_counts(model: torch.nn.Module) -> tuple[list[tuple[str, int, bool]], bool]:
+    """([(name, weights, trainable)] of the unsharded model, whether FSDP1 metadata replaced local sizes).
+
+    FSDP1 with `use_orig_params`: each original parameter takes its unsharded size from its flat parameter's
+    `_numels`. Without: a flat parameter stands for its original parameters (`_param_infos`, `_numels`), named
+    after their modules in `model`. Only original parameters of modules in `model` count.
+    """
+    module_names = {id(module): name for name, module in model.named_modules()}
+    flat_ids: set[int] = set()
+    unsharded: dict[int, int] = {}  # use_orig_params: id(original parameter) -> unsharded numel
+    from_flat: list[tuple[str, int, bool]] = []  # without use_orig_params
+    for flat in _fsdp1_flat_parameters(model):
+        originals = getattr(flat, "_params", None)
+        for index, (info, numel) in enumerate(zip(flat._param_infos, flat._numels)):
+            if id(info.module) not in module_names:
+                continue  # another model's unit (e.g. a reference model)
+            flat_ids.add(id(flat))
+            if originals:
+                unsharded[id(originals[index])] = int(numel)
+            else:
+                prefix = module_names[id(info.module)]
+                from_flat.append((f"{prefix}.{info.param_name}" if prefix else info.param_name, int(numel), flat.requires_grad))
+    entries = [(name, parameter_numel(param, unsharded.get(id(param))), param.requires_grad)
+               for name, param in model.named_parameters() if id(param) not in flat_ids]
+    return entries + from_flat, bool(flat_ids)
+
+
 def adapter_size_bytes(path: str | os.PathLike[str]) -> int | None:
     """Bytes of the adapter weights saved in folder `path` (None when no adapter file is there)."""
     folder = Path(path)
@@ -128,17 +189,18 @@ def count_parameters(model: Any, adapter_dir: str | os.PathLike[str] | None = No
     prefixes = _adapter_prefixes()
     groups = {name: GroupCount() for name in GROUPS}
     trainable = total = 0
-    for name, param in model.named_parameters():
-        numel = parameter_numel(param)
+    entries, fsdp1 = _named_counts(model)
+    for name, numel, requires_grad in entries:
         group = groups[parameter_group(name, prefixes)]
         group.total += numel
         total += numel
-        if param.requires_grad:
+        if requires_grad:
             group.trainable += numel
             trainable += numel
     peft_type = None
     if hasattr(model, "get_nb_trainable_parameters") and hasattr(model, "peft_config"):
-        trainable, total = model.get_nb_trainable_parameters()  # peft's own figures are the reference
+        if not fsdp1:  # (under FSDP1 peft would count this rank's shard; the same rule was applied above instead)
+            trainable, total = model.get_nb_trainable_parameters()  # peft's own figures are the reference
         config = model.peft_config.get(getattr(model, "active_adapter", "default"))
         peft_type = str(getattr(config, "peft_type", "") or "").replace("PeftType.", "") or None
     adapter_bytes = adapter_size_bytes(adapter_dir) if adapter_dir is not None else None
