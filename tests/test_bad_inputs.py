@@ -202,3 +202,21 @@ def test_recipe_arguments_a_user_gets_wrong_end_in_one_error_line(tmp_path, argu
     assert out.returncode == 2
     assert message.replace("{tmp}", str(tmp_path)) in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+EVAL_ARGUMENT_ERRORS = [
+    ("pretrained={tmp}/missing", [], "error: --model_args pretrained={tmp}/missing: no such folder"),
+    ("pretrained={tmp}", [], "error: --model_args pretrained={tmp}: the folder holds no config.json"),
+    ("pretrained=gpt2,peft={tmp}", [], "error: --model_args peft={tmp}: the folder holds no adapter_config.json"),
+    ("pretrained=gpt2", ["--limit", "0"], "error: --limit 0: must be a number > 0"),
+    ("pretrained=gpt2", ["--batch_size", "-2"], "error: --batch_size -2: must be a number > 0"),
+]
+
+
+@pytest.mark.parametrize("model_args, extra, message", EVAL_ARGUMENT_ERRORS, ids=[m[:30] for _, _, m in EVAL_ARGUMENT_ERRORS])
+def test_eval_arguments_a_user_gets_wrong_end_in_one_error_line(tmp_path, model_args, extra, message):
+    argv = ["--model", "hf", "--model_args", model_args.replace("{tmp}", str(tmp_path)), "--tasks", "bibleqa", *extra]
+    out = subprocess.run([sys.executable, "-m", "peft_efficiency.cli", "eval", *argv], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [message.replace("{tmp}", str(tmp_path)) + out.stderr.strip().split(message.replace("{tmp}", str(tmp_path)))[1]]
+    assert "Traceback" not in out.stderr

@@ -91,6 +91,7 @@ def test_report_is_valid_and_complete(full_run):
     if energy["status"] == "measured":
         assert energy["energy_kwh"] > 0 and energy["eval"]["energy_kwh"] > 0 and energy["sources"]
         assert energy["train"]["energy_kwh"] == pytest.approx(energy["train"]["cpu_kwh"] + energy["train"]["gpu_kwh"] + energy["train"]["ram_kwh"])
+        assert energy["save"]["energy_kwh"] > 0 and energy["save"]["readings"] >= 2  # two checkpoints, booked apart
     else:
         assert energy["reason"]
 

@@ -126,6 +126,8 @@ class MeasurementCallback(TrainerCallback):
         session.clock.mark()
         if control.should_evaluate and not logging_next:
             switch_phase(session, "eval")
+        elif control.should_save and not logging_next:
+            switch_phase(session, "save")  # energy of checkpoint saving booked apart, like its time
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         session = self._owned_session(state)
@@ -176,6 +178,7 @@ class MeasurementCallback(TrainerCallback):
         session.write()
         session.clock.save_seconds += time.perf_counter() - began  # our checkpoint work is saving, not training
         session.clock.mark()
+        switch_phase(session, "train")
 
     def on_train_end(self, args, state, control, **kwargs):
         session = self._owned_session(state)
@@ -189,6 +192,9 @@ class MeasurementCallback(TrainerCallback):
     # -- evaluation ---------------------------------------------------------------------------------------
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         self._evaluation(args, state, metrics, model)
+        session = self._owned_session(state)
+        if session is not None and control.should_save:
+            switch_phase(session, "save")  # the checkpoint after this evaluation
 
     def on_predict(self, args, state, control, metrics=None, model=None, **kwargs):
         self._evaluation(args, state, metrics, model)

@@ -30,7 +30,7 @@ class Measure:
     def step_end(self) -> None: ...
 
     def phase_changed(self, phase: str) -> None:
-        """Training switches between "train" and "eval"."""
+        """The run moves to `phase`: "train", "eval" or "save" (checkpoint writing)."""
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         """Update this concern's report section(s) and return `efficiency/...` figures for the logs."""

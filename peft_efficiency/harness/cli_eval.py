@@ -12,14 +12,54 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from peft_efficiency.availability import require
+
+# model_args keys naming a model folder, and the file such a folder must hold.
+FOLDER_ARGUMENTS = {"pretrained": "config.json", "peft": "adapter_config.json"}
+POSITIVE_OPTIONS = ("--limit", "--batch_size", "--num_fewshot_max")
+
+
+def _option_values(argv: list[str], name: str) -> list[str]:
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == name]
+    return values + [arg.split("=", 1)[1] for arg in argv if arg.startswith(name + "=")]
+
+
+def argument_problem(argv: list[str]) -> str | None:
+    """The first user error lm-eval would meet late and obscurely (a missing model folder, a size <= 0), else None."""
+    for model_args in _option_values(argv, "--model_args"):
+        for item in model_args.split(","):
+            key, _, value = item.partition("=")
+            needed = FOLDER_ARGUMENTS.get(key.strip())
+            looks_local = value.startswith(("/", ".", "~")) or os.path.isdir(value) or value.count("/") > 1
+            if needed is None or not looks_local:
+                continue
+            folder = Path(value).expanduser()
+            if not folder.is_dir():
+                return f"--model_args {key}={value}: no such folder (give a local model folder, or a Hub id such as gpt2)"
+            if not (folder / needed).is_file():
+                return f"--model_args {key}={value}: the folder holds no {needed}, so it is not a saved {'model' if key == 'pretrained' else 'peft adapter'}"
+    for option in POSITIVE_OPTIONS:
+        for value in _option_values(argv, option):
+            try:
+                ok = float(value) > 0
+            except ValueError:
+                ok = value.startswith("auto")  # --batch_size auto / auto:N
+            if not ok:
+                return f"{option} {value}: must be a number > 0"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run lm-eval's command line with the bundled tasks on every TaskManager; return its exit status."""
     lm_argv = list(sys.argv[1:] if argv is None else argv)
+    problem = argument_problem(lm_argv)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         require("lm_eval", "peft-efficiency eval")
     except ImportError as error:
