@@ -107,12 +107,14 @@ class MeasurementCallback(TrainerCallback):
                 measure.step_begin()
             session.hook_seconds += time.perf_counter() - began
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         session = self._owned_session(state)
         if session is not None:
             began = time.perf_counter()
             for measure in session.measures:
                 measure.step_end()
+                if measure.wants_live_objects:  # once per session: after the first optimizer step (and a resume)
+                    give_live_objects(measure, model, optimizer, state.global_step)
             self._after_training_event(session, control, logging_next=control.should_log)
             session.hook_seconds += time.perf_counter() - began
 
@@ -212,6 +214,16 @@ class MeasurementCallback(TrainerCallback):
             session.write()
         else:
             record_evaluation_in_folder(args, state, metrics, lambda: self.describe_folder(args, state, model))
+
+
+def give_live_objects(measure: Measure, model: Any, optimizer: Any, step: int) -> None:
+    """Hand the Trainer's model and optimizer to `measure` (no reference kept here); a failure stops the reading."""
+    try:
+        measure.live_objects(model, optimizer, step)
+    except Exception as exc:  # noqa: BLE001 - measurement never breaks training
+        measure.wants_live_objects = False
+        logger.warning("peft-efficiency: %s could not read the model and optimizer (%s: %s); its figures from them are left out",
+                       measure.name, type(exc).__name__, exc)
 
 
 def switch_phase(session: RunSession, phase: str) -> None:

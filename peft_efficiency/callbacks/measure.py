@@ -17,10 +17,13 @@ class Measure:
     """Base of the measured concerns; each fills in the hooks it needs."""
 
     name = "base"
+    wants_live_objects = False  # class default, so a measure that skips Measure.__init__ still has it
 
     def __init__(self) -> None:
         # internal state
         self.session: RunSession | None = None
+        self.wants_live_objects = False  # True: give me the model and optimizer at the next optimizer step end
+
 
     def start(self, args: Any, state: Any, model: Any) -> None:
         """Training begins (heavy set-up goes here, not in __init__); `self.session` is set."""
@@ -28,6 +31,13 @@ class Measure:
     def step_begin(self) -> None: ...
 
     def step_end(self) -> None: ...
+
+    def live_objects(self, model: Any, optimizer: Any, step: int) -> None:
+        """An optimizer step has ended and `wants_live_objects` is True: read what is needed, keep no reference.
+
+        The owner calls this at every step end while the flag is set, so a measure clears it once it has read
+        (typically after the first step of each train() session, set again in `start`). `optimizer` is the
+        Trainer's (possibly None when created lazily); `step` is `state.global_step`."""
 
     def phase_changed(self, phase: str) -> None:
         """The run moves to `phase`: "train", "eval" or "save" (checkpoint writing)."""
