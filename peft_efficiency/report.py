@@ -1,6 +1,8 @@
 """The run report file `<output_dir>/efficiency_report.json`: schema version, atomic writing, checked reading.
 
-The schema is documented as JSON Schema in `report_schema.json` next to this module.
+The schema is documented as JSON Schema in `report_schema.json` next to this module; its `x-changelog` lists
+what each version changed. Readers accept every version in `READABLE_SCHEMA_VERSIONS` (version 1 reports lack
+the training-state figures, which then read as missing).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # 2 added memory.weights_bytes ... training_state_bytes, activation_peak_bytes
 REPORT_FILENAME = "efficiency_report.json"
 REQUIRED_SECTIONS = ("run", "params", "time", "memory", "energy", "flops", "quality", "environment")
 SCHEMA_PATH = Path(__file__).with_name("report_schema.json")
@@ -84,11 +87,12 @@ def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
         raise ReportError(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
     if isinstance(version, bool) or not isinstance(version, int):
         raise ReportError(f"{path}: schema_version {version!r} is not a whole number; this is not a peft-efficiency run report")
-    if version != REPORT_SCHEMA_VERSION:
-        newer_or_older = "newer" if isinstance(version, int) and version > REPORT_SCHEMA_VERSION else "older"
+    if version not in READABLE_SCHEMA_VERSIONS:
+        newer_or_older = "newer" if version > REPORT_SCHEMA_VERSION else "older"
         raise ReportError(
-            f"{path}: schema_version {version!r} is {newer_or_older} than the version this peft-efficiency reads "
-            f"({REPORT_SCHEMA_VERSION}); {'upgrade peft-efficiency' if newer_or_older == 'newer' else 're-run with this version'}"
+            f"{path}: schema_version {version!r} is {newer_or_older} than the versions this peft-efficiency reads "
+            f"({', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); "
+            f"{'upgrade peft-efficiency' if newer_or_older == 'newer' else 're-run with this version'}"
         )
     return report
 

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="peft-efficiency compare",
         description="Compare fine-tuning runs from their efficiency_report.json files: quality, train time, "
-                    "trainable parameters, peak memory, energy and CO2, relative to full fine-tuning where a "
+                    "trainable parameters, peak memory, training state, energy and CO2, relative to full fine-tuning where a "
                     "`full` run of the same task, model and setting is given. Runs of different tasks, models or "
                     "settings (labels such as split or smoke) are grouped apart.",
         epilog="Exit status: 0 all inputs read; 1 table made but some input skipped (named on stderr); "
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metric", action="append", default=[], metavar="NAME",
                         help="extra quality metric column from quality.eval (repeatable), e.g. eval_f1")
     parser.add_argument("--columns", action="append", default=[], choices=sorted(OPTIONAL_COLUMNS), metavar="NAME",
-                        help=f"optional columns to add (repeatable): {', '.join(sorted(OPTIONAL_COLUMNS))} (the plugin's own cost)")
+                        help="optional columns to add (repeatable): overhead (the plugin's own cost), training_state "
+                             "(weights, gradients, optimizer state, activation peak)")
     parser.add_argument("--plot", metavar="PATH", help="write the Pareto plots to PATH (.png) and PATH.svg, bars to <stem>-bars.png/.svg")
     parser.add_argument("--html", metavar="PATH", help="write one self-contained HTML page (tables and plots embedded)")
     parser.add_argument("--out-dir", metavar="DIR",

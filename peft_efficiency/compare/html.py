@@ -73,11 +73,15 @@ def group_images(table: GroupTable) -> list[tuple[str, str]]:
         return []
     from peft_efficiency.compare.plots import bars_figure, figure_png_bytes, pareto_figure
 
+    from peft_efficiency.compare.plots import has_training_state
+
+    state = has_training_state(table)
     images = []
     if table.ranked_by is not None:
-        images.append((f"Pareto plots of {table.ranked_by} against trainable parameters, train time and energy",
-                       data_uri_png(figure_png_bytes(pareto_figure(table)))))
-    images.append(("Train time and peak memory per method", data_uri_png(figure_png_bytes(bars_figure(table)))))
+        images.append((f"Pareto plots of {table.ranked_by} against trainable parameters, train time and energy"
+                       + (" and training state" if state else ""), data_uri_png(figure_png_bytes(pareto_figure(table)))))
+    images.append(("Train time" + (", peak memory and training state" if state else " and peak memory") + " per method",
+                   data_uri_png(figure_png_bytes(bars_figure(table)))))
     return images
 
 

@@ -53,6 +53,12 @@ class RunRow:
     trainable_percent: float | None = None
     peak_memory_bytes: int | None = None
     peak_memory_kind: str | None = None
+    weights_bytes: int | None = None  # training state (schema version 2; None in a version-1 report)
+    gradients_bytes: int | None = None
+    optimizer_state_bytes: int | None = None
+    training_state_bytes: int | None = None
+    activation_peak_bytes: int | None = None
+    schema_version: int | None = None
     energy_kwh: float | None = None
     co2_kg: float | None = None
     energy_status: str | None = None
@@ -178,6 +184,12 @@ def row_from_report(report: dict[str, Any], source: Path) -> tuple[RunRow, list[
         trainable_percent=fields.number("params", "trainable_percent"),
         peak_memory_bytes=fields.number("memory", "peak_memory_bytes"),
         peak_memory_kind=fields.text("memory", "peak_memory_kind"),
+        weights_bytes=fields.number("memory", "weights_bytes"),
+        gradients_bytes=fields.number("memory", "gradients_bytes"),
+        optimizer_state_bytes=fields.number("memory", "optimizer_state_bytes"),
+        training_state_bytes=fields.number("memory", "training_state_bytes"),
+        activation_peak_bytes=fields.number("memory", "activation_peak_bytes"),
+        schema_version=report.get("schema_version"),
         energy_kwh=fields.number("energy", "energy_kwh"),
         co2_kg=fields.number("energy", "co2_kg"),
         energy_status=fields.text("energy", "status"),

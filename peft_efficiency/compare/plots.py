@@ -1,5 +1,8 @@
 """Matplotlib figures of a `GroupTable`: Pareto plots of quality against cost, and bars of time and memory.
 
+Where the reports carry the training state (schema version 2), the Pareto figure gains a panel against it and the
+bars a panel of it, stacked as weights, gradients and optimizer state.
+
 Each figure is saved as PNG and SVG (Agg backend, no display needed). Every run keeps one colour per method
 in all figures; frontier runs are drawn large with a black edge and joined by a dashed staircase.
 
@@ -28,6 +31,12 @@ PARETO_AXES = [
     ("train_seconds", "train time (s)", "seconds"),
     ("energy_kwh", "training energy (kWh)", "kwh"),
 ]
+TRAINING_STATE_AXIS = ("training_state_bytes", "training state (bytes: weights + gradients + optimizer)", "bytes")
+STATE_PARTS = [("weights_bytes", "weights", 1.0), ("gradients_bytes", "gradients", 0.65), ("optimizer_state_bytes", "optimizer state", 0.35)]
+
+
+def has_training_state(table: GroupTable) -> bool:
+    return any(finite(v.get("training_state_bytes")) is not None for v in table.values)
 
 
 def _pyplot():
@@ -127,11 +136,12 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
 
 
 def pareto_figure(table: GroupTable):
-    """Quality against trainable parameters, train time and energy, side by side."""
+    """Quality against trainable parameters, train time and energy (and the training state), side by side."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharey=True, layout="constrained")
+    axes_spec = PARETO_AXES + ([TRAINING_STATE_AXIS] if has_training_state(table) else [])
+    fig, axes = plt.subplots(1, len(axes_spec), figsize=(5 * len(axes_spec), 4.8), sharey=True, layout="constrained")
     colors = method_colors(table)
-    labels = [_pareto_axis(ax, table, key, label, kind, colors) for ax, (key, label, kind) in zip(axes, PARETO_AXES)]
+    labels = [_pareto_axis(ax, table, key, label, kind, colors) for ax, (key, label, kind) in zip(axes, axes_spec)]
     axes[0].set_ylabel(table.ranked_by or "quality")
     title = f"{table.title}: quality vs cost (black-edged points = Pareto frontier, the best trade-offs)"
     diverged = [v["method"] for v in table.values if v.get("diverged")]
@@ -145,9 +155,12 @@ def pareto_figure(table: GroupTable):
 
 
 def bars_figure(table: GroupTable):
-    """Horizontal bars of train time and peak memory per run, in table order (best quality on top)."""
+    """Horizontal bars of train time and peak memory per run (and the training state, stacked by part), in table
+    order (best quality on top)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(table.rows) + 1.8), layout="constrained")
+    state = has_training_state(table)
+    fig, axes = plt.subplots(1, 3 if state else 2, figsize=(18 if state else 12, 0.5 * len(table.rows) + 1.8),
+                             layout="constrained")
     colors = method_colors(table)
     names = [v["method"] for v in table.values]
     memory_kinds = {r.peak_memory_kind for r in table.rows if r.peak_memory_kind}
@@ -167,8 +180,33 @@ def bars_figure(table: GroupTable):
         for y, value, height in zip(ys, values, heights):
             ax.text(height + top * 0.01, y, format_cell(value, kind), va="center", fontsize=8,
                     color="#666" if value is None else "black")
-    fig.suptitle(f"{table.title}: train time and peak memory per method")
+    if state:
+        _training_state_bars(axes[2], table, names, colors)
+    fig.suptitle(f"{table.title}: train time{', peak memory and training state' if state else ' and peak memory'} per method")
     return fig
+
+
+def _training_state_bars(ax, table: GroupTable, names: list[str], colors: dict[str, str]) -> None:
+    """Stacked bars (MiB): weights, gradients, optimizer state; n/a for a run without a training state."""
+    scale = 1024**2
+    ys = list(range(len(names)))
+    totals = [finite(v.get("training_state_bytes")) for v in table.values]
+    left = [0.0] * len(names)
+    for key, label, alpha in STATE_PARTS:
+        widths = [0.0 if t is None else (finite(v.get(key)) or 0.0) / scale for v, t in zip(table.values, totals)]
+        ax.barh(ys, widths, left=left, color=[colors[r.method.lower()] for r in table.rows], alpha=alpha,
+                edgecolor="black", linewidth=0.4, label=label)
+        left = [a + b for a, b in zip(left, widths)]
+    ax.set_yticks(ys, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("training state (MiB): weights | gradients | optimizer state")
+    ax.grid(True, axis="x", alpha=0.3)
+    top = max(left) if any(left) else 1.0
+    ax.set_xlim(0, top * 1.3)
+    for y, total, width in zip(ys, totals, left):
+        ax.text(width + top * 0.01, y, format_cell(total, "bytes"), va="center", fontsize=8,
+                color="#666" if total is None else "black")
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
 
 
 def save_figure(fig, png_path: str | Path) -> list[Path]:

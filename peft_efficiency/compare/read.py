@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, REQUIRED_SECTIONS
+from peft_efficiency.report import READABLE_SCHEMA_VERSIONS, REPORT_FILENAME, REPORT_SCHEMA_VERSION, REQUIRED_SECTIONS
 
 BINARY_PROBE_BYTES = 8192
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -49,18 +49,19 @@ def decode_text(path: Path, data: bytes) -> str:
 
 
 def check_version(path: Path, version: Any) -> None:
-    """Refuse a missing, wrongly typed, older or newer `schema_version`."""
+    """Refuse a missing, wrongly typed, older or newer `schema_version` (versions 1 and 2 are read)."""
+    readable = " or ".join(map(str, READABLE_SCHEMA_VERSIONS))
     if version is None:
         raise UnusableReport(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
     if isinstance(version, bool) or not isinstance(version, (int, float)) or not math.isfinite(version):
         raise UnusableReport(f"{path}: schema_version is {_type_name(version)} ({json.dumps(version)}), expected the "
-                             f"number {REPORT_SCHEMA_VERSION}; the file was edited by hand or written by another tool")
+                             f"number {readable}; the file was edited by hand or written by another tool")
     if version > REPORT_SCHEMA_VERSION:
-        raise UnusableReport(f"{path}: schema_version {version!r} is newer than the version this peft-efficiency reads "
-                             f"({REPORT_SCHEMA_VERSION}); upgrade peft-efficiency")
-    if version < REPORT_SCHEMA_VERSION:
-        raise UnusableReport(f"{path}: schema_version {version!r} is older than the version this peft-efficiency reads "
-                             f"({REPORT_SCHEMA_VERSION}); re-run with this version")
+        raise UnusableReport(f"{path}: schema_version {version!r} is newer than the versions this peft-efficiency reads "
+                             f"({readable}); upgrade peft-efficiency")
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise UnusableReport(f"{path}: schema_version {version!r} is older than the versions this peft-efficiency reads "
+                             f"({readable}); re-run with this version")
 
 
 def check_shape(path: Path, report: dict[str, Any]) -> None:

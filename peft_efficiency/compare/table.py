@@ -7,7 +7,8 @@ so the order does not depend on the order of the inputs.
 
 Columns relative to full fine-tuning appear where the group holds a run whose method is `full`:
 speed-up = run throughput / full throughput (samples/s; median step time when a report lacks samples/s), so a
-run that trains fewer epochs or samples is not faster for it; memory saved = 1 - run peak / full peak (in %);
+run that trains fewer epochs or samples is not faster for it; memory saved = 1 - run peak / full peak (in %), from
+the training state (weights + gradients + optimizer state) instead where only process RSS was measured (CPU);
 quality delta = run quality - full quality (in the metric's own units). Raw values stay in base units
 (seconds, bytes, kWh, kg), `None` where not measured, never NaN; `render.py` turns them into text.
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from peft_efficiency.compare.load import RunRow, finite, metric_value
 from peft_efficiency.compare.pareto import higher_is_better, pareto_front
-from peft_efficiency.compare.relative import relative_columns, relative_values
+from peft_efficiency.compare.relative import TRAINING_STATE_BASIS, memory_saved, relative_columns, relative_values
 
 BASELINE_METHOD = "full"
 
@@ -107,6 +108,9 @@ class Ranking:
 # Columns shown only when asked for (`compare --columns NAME`): name -> columns.
 OPTIONAL_COLUMNS: dict[str, list[Column]] = {
     "overhead": [Column("overhead_seconds", "plugin overhead", "seconds"), Column("overhead_percent", "overhead %", "percent")],
+    "training_state": [Column("weights_bytes", "weights", "bytes"), Column("gradients_bytes", "gradients", "bytes"),
+                       Column("optimizer_state_bytes", "optimizer state", "bytes"),
+                       Column("activation_peak_bytes", "activation peak", "bytes")],
 }
 
 
@@ -123,6 +127,10 @@ def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_basel
         Column("trainable_params", "trainable", "count"),
         Column("trainable_percent", "trainable %", "percent"),
         Column("peak_memory_bytes", "peak memory", "bytes"),
+    ]
+    if any(r.training_state_bytes is not None for r in rows):  # schema version 2 reports; n/a for version 1
+        columns.append(Column("training_state_bytes", "training state", "bytes"))
+    columns += [
         Column("energy_kwh", "energy", "kwh"),
         Column("co2_kg", "CO2", "kg"),
     ]
@@ -147,6 +155,9 @@ def _notes(rows: list[RunRow], metrics: list[str], ranking: Ranking, notes: list
         if row.energy_kwh is None:
             why = row.energy_reason or (f"status {row.energy_status}" if row.energy_status else "no energy figure in the report")
             notes.append(f"energy n/a for {row.label}: {why}")
+    lacking = [r.label for r in rows if r.training_state_bytes is None and r.schema_version == 1]
+    if lacking and len(lacking) < len(rows):
+        notes.append(f"training state n/a for {', '.join(lacking)}: version-1 report(s), written before it was measured")
     kinds = {r.peak_memory_kind for r in rows if r.peak_memory_bytes is not None}
     if kinds == {"process_rss"}:
         notes.append("peak memory is the peak resident memory of the process (CPU run), not GPU memory")
@@ -174,7 +185,10 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
             "method": row.label, "status": row.status, "diverged": ranking.diverged(row),
             "train_seconds": row.train_seconds, "samples_per_second": row.samples_per_second,
             "trainable_params": row.trainable_params, "trainable_percent": row.trainable_percent,
-            "peak_memory_bytes": row.peak_memory_bytes, "energy_kwh": row.energy_kwh, "co2_kg": row.co2_kg,
+            "peak_memory_bytes": row.peak_memory_bytes, "training_state_bytes": row.training_state_bytes,
+            "weights_bytes": row.weights_bytes, "gradients_bytes": row.gradients_bytes,
+            "optimizer_state_bytes": row.optimizer_state_bytes, "activation_peak_bytes": row.activation_peak_bytes,
+            "energy_kwh": row.energy_kwh, "co2_kg": row.co2_kg,
             "overhead_seconds": row.overhead_seconds,
             "overhead_percent": None if row.overhead_share is None else 100.0 * row.overhead_share,
         }
@@ -185,6 +199,8 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
             usable = row.trainable_params is not None and ranking.quality(row) is not None
             value["pareto_params"] = (index in front) if usable else (False if ranking.diverged(row) else None)
         values.append(value)
+    if baseline is not None and any(memory_saved(r, baseline)[1] == "training state" for r in rows):
+        notes.append(TRAINING_STATE_BASIS)
     _notes(rows, metrics, ranking, notes)
     columns = _columns(rows, metrics, ranking, baseline is not None, optional)
     return GroupTable(task, model_name, ranking.metric, ranking.higher, baseline, columns, rows, values, notes,
