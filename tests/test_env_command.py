@@ -27,7 +27,7 @@ def test_env_reports_versions_machine_energy_access_data_and_lock(tmp_path: Path
     assert info["bitsandbytes version"] in ("not installed", *[metadata.version(d.name) for d in metadata.distributions() if d.name == "bitsandbytes"])
     assert info["Python"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
     assert f"{os.cpu_count()} logical cores" in info["CPU"]
-    assert info["Data directory"] == str(data_dir.resolve())
+    assert Path(info["Data directory"]).resolve() == data_dir.resolve()
     rapl_files = list(Path("/sys/class/powercap").glob("intel-rapl:*/energy_uj"))
     assert info["RAPL readable"].startswith("yes" if rapl_files and os.access(rapl_files[0], os.R_OK) else "no")
     assert ("RAPL counters" in info["Energy mode codecarbon will use"]) == info["RAPL readable"].startswith("yes")
