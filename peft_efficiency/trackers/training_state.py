@@ -94,15 +94,16 @@ def optimizer_state_bytes(optimizer: Any) -> tuple[int | None, dict[str, int], i
     A Python number (a step counter) holds no tensor memory and is skipped; any other non-tensor value (a list, an
     array, an object) cannot be sized honestly, so the figure is None and the reason names the key and type.
     """
+    name = optimizer_name(optimizer)
     state = getattr(optimizer, "state", None)
     if state is None or not hasattr(state, "values"):
-        return None, {}, 0, f"{type(optimizer).__name__} has no readable `state` mapping"
+        return None, {}, 0, f"{name} has no readable `state` mapping"
     by_key: dict[str, int] = {}
     tensors = 0
     seen: set[int] = set()
     for per_param in list(state.values()):
         if not isinstance(per_param, dict):
-            return None, {}, 0, f"{type(optimizer).__name__}.state holds a {type(per_param).__name__}, not a dict per parameter"
+            return None, {}, 0, f"{name}.state holds a {type(per_param).__name__}, not a dict per parameter"
         for key, value in per_param.items():
             if isinstance(value, torch.Tensor):
                 if id(value) in seen:
@@ -111,7 +112,7 @@ def optimizer_state_bytes(optimizer: Any) -> tuple[int | None, dict[str, int], i
                 by_key[str(key)] = by_key.get(str(key), 0) + tensor_bytes(value)
                 tensors += 1
             elif not isinstance(value, NUMBERS):
-                return None, {}, 0, (f"{type(optimizer).__name__}.state['{key}'] is a {type(value).__name__}, not a tensor; "
+                return None, {}, 0, (f"{name}.state['{key}'] is a {type(value).__name__}, not a tensor; "
                                      "its memory cannot be counted")
     return sum(by_key.values()), by_key, tensors, None
 
