@@ -163,7 +163,8 @@ class RunSession:
         self.sections.setdefault(section, {}).update(data)
 
     def report(self) -> dict[str, Any]:
-        return {"schema_version": REPORT_SCHEMA_VERSION, "run": {**self.run, **self.labels}, **self.sections}
+        sections = {name: data or not_measured(name) for name, data in self.sections.items()}
+        return {"schema_version": REPORT_SCHEMA_VERSION, "run": {**self.run, **self.labels}, **sections}
 
     def overhead(self) -> dict[str, Any]:
         """The plugin's own cost: its hook work in Trainer events and its forward pre-hook, while training."""
@@ -185,6 +186,25 @@ class RunSession:
             return
         self._last_write = now
         self._write_warned = write_quietly(self.report_file, self.report(), self._write_warned)
+
+
+# A section no attached callback fills (e.g. ParameterCallback used alone): its figures null, with the reason.
+NOT_MEASURED = {
+    "params": ("ParameterCallback", {"trainable": None, "total": None}),
+    "time": ("ThroughputCallback", {"train_seconds": None}),
+    "memory": ("MemoryCallback", {"peak_memory_bytes": None}),
+    "energy": ("EnergyCallback", {"status": "disabled", "energy_kwh": None, "co2_kg": None}),
+    "flops": ("FlopsCallback", {"flops": None}),
+}
+
+
+def not_measured(section: str) -> dict[str, Any]:
+    if section not in NOT_MEASURED:
+        return {}
+    callback, nulls = NOT_MEASURED[section]
+    reason = f"not measured: no {callback} (or EfficiencyCallback) was attached"
+    extra = {"reason": reason} if section == "energy" else {"unavailable": {"section": reason}}
+    return {**nulls, **extra}
 
 
 def add_quality(quality: dict[str, Any], state: Any, metrics: dict[str, Any], source: str | None = None) -> None:
