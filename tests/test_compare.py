@@ -199,3 +199,57 @@ def test_overhead_columns_only_when_asked(tmp_path: Path, capsys) -> None:
     assert row[header.index("plugin overhead")].startswith("0.5")
     assert compare_main([str(tmp_path / "lora"), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["groups"][0]["runs"][0]["overhead_seconds"] == 0.5
+
+
+MIB = 1024**2
+
+
+def with_training_state(report: dict, weights: int, gradients: int, optimizer: int, kind: str = "process_rss") -> dict:
+    report = copy.deepcopy(report)
+    report["memory"].update(weights_bytes=weights, gradients_bytes=gradients, optimizer_state_bytes=optimizer,
+                            training_state_bytes=weights + gradients + optimizer, peak_memory_kind=kind)
+    return report
+
+
+def test_training_state_column_and_memory_saved_from_it_on_cpu(tmp_path: Path) -> None:
+    # full: 88 MiB of weights, their gradients and 2 AdamW moments -> 352 MiB; lora: the same frozen weights plus
+    # 1 MiB trained (1 MiB gradients, 2 MiB moments) -> 92 MiB: saves 1 - 92/352 = 73.86%, where peak RSS said 50%.
+    full = with_training_state(IMDB_RUNS["full"], 88 * MIB, 88 * MIB, 176 * MIB)
+    lora = with_training_state(IMDB_RUNS["lora"], 89 * MIB, 1 * MIB, 2 * MIB)
+    old = copy.deepcopy(IMDB_RUNS["ia3"])
+    old["schema_version"] = 1  # written before the training state existed: n/a, and its saving from peak RSS
+    rows, problems = load_runs(write_runs(tmp_path, {"full": full, "lora": lora, "ia3": old}))
+    assert [p for p in problems if p.skipped] == []
+    (table,) = build_tables(rows)
+    values = by_method(table)
+    assert "training_state_bytes" in [c.key for c in table.columns]
+    assert values["full"]["training_state_bytes"] == 352 * MIB and values["ia3"]["training_state_bytes"] is None
+    assert values["lora"]["memory_saved_vs_full_percent"] == pytest.approx(100 * (1 - 92 / 352))
+    assert values["ia3"]["memory_saved_vs_full_percent"] == pytest.approx(25.0, abs=1e-6)  # 1 - 1.5 GiB / 2 GiB
+    assert any(n.startswith("memory saved vs full from the training state") for n in table.notes)
+    assert "training state n/a for ia3: version-1 report(s), written before it was measured" in table.notes
+    text = render([table], "table")
+    lora_line = next(line for line in text.splitlines() if line.startswith("lora"))
+    assert "92 MiB" in lora_line and "+74%" in lora_line
+    assert "n/a" in next(line for line in text.splitlines() if line.startswith("ia3"))
+
+
+def test_on_gpu_memory_saved_stays_the_cuda_peak(tmp_path: Path) -> None:
+    full = with_training_state(IMDB_RUNS["full"], 88 * MIB, 88 * MIB, 176 * MIB, kind="cuda_allocated")
+    lora = with_training_state(IMDB_RUNS["lora"], 89 * MIB, 1 * MIB, 2 * MIB, kind="cuda_allocated")
+    rows, _ = load_runs(write_runs(tmp_path, {"full": full, "lora": lora}))
+    (table,) = build_tables(rows, optional=("training_state",))
+    assert by_method(table)["lora"]["memory_saved_vs_full_percent"] == pytest.approx(50.0)  # 1 - 1 GiB / 2 GiB
+    assert not any("from the training state" in n for n in table.notes)
+    keys = [c.key for c in table.columns]
+    assert {"weights_bytes", "gradients_bytes", "optimizer_state_bytes", "activation_peak_bytes"} <= set(keys)
+    assert by_method(table)["lora"]["optimizer_state_bytes"] == 2 * MIB
+
+
+def test_version_1_reports_without_training_state_compare_as_before(tmp_path: Path) -> None:
+    runs = {name: {**report, "schema_version": 1} for name, report in IMDB_RUNS.items()}
+    rows, problems = load_runs(write_runs(tmp_path, runs))
+    assert problems == [p for p in problems if not p.skipped] and len(rows) == 5
+    (table,) = build_tables(rows)
+    assert "training_state_bytes" not in [c.key for c in table.columns]
+    assert by_method(table)["lora"]["memory_saved_vs_full_percent"] == pytest.approx(50.0)

@@ -75,3 +75,28 @@ def test_write_plots_files(tmp_path: Path, tables) -> None:
         else:
             assert b"<svg" in data[:2000] and b"<!-- trainable parameters (log scale) -->" in data or "bars" in path.name
     assert [p.name for _, p, _ in plot_paths(tables[:1], tmp_path / "x.png")] == ["x.png"]
+
+
+def test_training_state_panels(tmp_path: Path) -> None:
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    mib = 1024**2
+    runs = copy.deepcopy(IMDB_RUNS)
+    for name, (weights, gradients, optimizer) in {"full": (88, 88, 176), "lora": (89, 1, 2)}.items():
+        runs[name]["memory"].update(weights_bytes=weights * mib, gradients_bytes=gradients * mib,
+                                    optimizer_state_bytes=optimizer * mib,
+                                    training_state_bytes=(weights + gradients + optimizer) * mib)
+    rows, _ = load_runs(write_runs(tmp_path, runs))
+    (table,) = build_tables(rows)
+    fig = pareto_figure(table)
+    assert len(fig.axes) == 4 and fig.axes[3].get_xlabel().startswith("training state")
+    plt.close(fig)
+    fig = bars_figure(table)
+    state_ax = fig.axes[2]
+    # stacked: weights, gradients, optimizer state per run (MiB), 0 for runs without a training state
+    widths = [p.get_width() for p in state_ax.patches]
+    assert widths == pytest.approx([88, 89, 0, 0, 0] + [88, 1, 0, 0, 0] + [176, 2, 0, 0, 0])
+    assert "n/a" in [t.get_text() for t in state_ax.texts]
+    plt.close(fig)

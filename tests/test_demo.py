@@ -20,6 +20,7 @@ pytest.importorskip("trl")
 pytest.importorskip("lm_eval")
 pytest.importorskip("matplotlib")
 
+from peft_efficiency.compare.render import format_bytes  # noqa: E402
 from peft_efficiency.demo.cli import main as demo_main  # noqa: E402
 from peft_efficiency.demo.settings import DemoSettings  # noqa: E402
 from peft_efficiency.report import load_report  # noqa: E402
@@ -44,6 +45,12 @@ def test_demo_smoke_end_to_end(tmp_path: Path, data_dir: Path, capsys) -> None:
     # the adapter is added, and peft keeps the original head beside its trainable copy
     assert lora["params"]["total"] == full["params"]["total"] + 6_144 + 1_122
     assert lora["time"]["steps"] == DemoSettings.smoke_preset().imdb_steps
+    # training state (float32, AdamW): the adapter's 12 LoRA tensors and the head's 4 train, 7,266 elements
+    memory = lora["memory"]
+    assert memory["weights_bytes"] == 4 * lora["params"]["total"]
+    assert memory["gradients_bytes"] == 4 * 7_266
+    assert memory["optimizer_state_bytes"] == 2 * 4 * 7_266 + 4 * 16  # exp_avg, exp_avg_sq and a 4-byte step each
+    assert full["memory"]["gradients_bytes"] == full["memory"]["weights_bytes"] == 4 * full["params"]["total"]
 
     base = load_report(tmp_path / "runs" / "bibleqa" / "base")
     sft = load_report(tmp_path / "runs" / "bibleqa" / "lora")
@@ -60,6 +67,13 @@ def test_demo_smoke_end_to_end(tmp_path: Path, data_dir: Path, capsys) -> None:
     assert [(g["task"], sorted(r["method"] for r in g["runs"])) for g in groups] == [
         ("imdb", ["full", "lora"]), ("bibleqa", ["base", "lora"])]
     assert groups[1]["baseline"] is None  # no full run for BibleQA: no relative columns
+    # on CPU, memory saved vs full is worked out from the training state, and the table and closing note say so
+    runs = {r["method"]: r for r in groups[0]["runs"]}
+    saved = 100 * (1 - lora["memory"]["training_state_bytes"] / full["memory"]["training_state_bytes"])
+    assert runs["lora"]["memory_saved_vs_full_percent"] == pytest.approx(saved)
+    assert any(note.startswith("memory saved vs full from the training state") for note in groups[0]["notes"])
+    shown = format_bytes(lora["memory"]["training_state_bytes"])
+    assert f"lora {shown} ({saved:+.0f}% saved, from the training state)" in out
     written = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"report.html", "comparison.md", "pareto-imdb-roberta-base.png", "pareto-bibleqa-smoke-gpt2.svg",
             "pareto-bibleqa-smoke-gpt2-bars.png"} <= written

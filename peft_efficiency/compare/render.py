@@ -42,8 +42,12 @@ def format_count(value: float) -> str:
 
 
 def format_bytes(value: float) -> str:
-    gib, mib = 1024**3, 1024**2
-    return f"{value / gib:.2f} GiB" if value >= gib else f"{value / mib:.0f} MiB"
+    gib, mib, kib = 1024**3, 1024**2, 1024
+    if value >= gib:
+        return f"{value / gib:.2f} GiB"
+    if value >= mib:
+        return f"{value / mib:.0f} MiB"
+    return f"{value / kib:.0f} KiB" if value >= kib else f"{value:.0f} B"  # a tiny model's training state
 
 
 def format_cell(value: Any, kind: str) -> str:
