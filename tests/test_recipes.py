@@ -164,3 +164,10 @@ def test_epoch_evaluation_is_not_repeated_after_training(data_dir: Path, tmp_pat
     assert quality["eval"]["eval_accuracy"] == quality["history"][-1]["eval_accuracy"]
     epochs = json.loads((out / "epochs.json").read_text(encoding="utf-8"))
     assert len(epochs) == 2
+
+
+def test_imdb_tinybert_names_its_split_so_compare_groups_the_splits_apart(data_dir: Path, tmp_path: Path) -> None:
+    for split, out in (("90/10", tmp_path / "a" / "full"), ("30/70", tmp_path / "b" / "full")):
+        assert load_recipe("imdb_tinybert").main(["--method", "full", "--smoke", "--split", split, "--data-dir", str(data_dir),
+                                                  "--output-dir", str(out)]) == 0
+        assert load_report(out)["run"]["labels"]["split"] == split

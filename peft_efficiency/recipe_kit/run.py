@@ -65,13 +65,13 @@ def cpu_processes() -> bool:
 
 
 def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recipe: str, task: str, entry: str,
-                        quality_metric: str, greater_is_better: bool = True):
+                        quality_metric: str, greater_is_better: bool = True, labels: dict[str, str] | None = None):
     """The one line that attaches the measurement: EfficiencyCallback labelled with recipe, task and method."""
     from peft_efficiency import EfficiencyCallback
 
     return EfficiencyCallback(
         method=config.method, task=task, model_name=args.model_name or model_label(args.model_path, config.model),
-        labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower()},
+        labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower(), **(labels or {})},
         quality_metric=quality_metric, greater_is_better=greater_is_better,
         energy=energy_enabled(args), country_iso_code=args.country_iso_code,
     )

@@ -58,6 +58,7 @@ def train_classifier(
     task: str,
     text: str,
     pair: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune `config.model` with `config.method` on `train`, evaluate on `evaluation`, write the run report.
 
@@ -80,7 +81,7 @@ def train_classifier(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=classification_metrics,
         callbacks=[efficiency_callback(config, args, recipe=recipe, task=task, entry=args.method,
-                                       quality_metric="eval_accuracy"), clock],
+                                       quality_metric="eval_accuracy", labels=labels), clock],
     )
     trainer.train()
     metrics = last_evaluation(trainer.state.log_history, trainer.state.global_step) or trainer.evaluate()

@@ -43,13 +43,14 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default=None, help="train/validation percent of the pool: 90/10 (default) or 30/70")
     args = parser.parse_args(argv)
     config = load_recipe_config(HERE, args.method, overrides(args))
-    fraction = train_fraction(args.split or config.extra.get("split", "90/10"))
+    split = args.split or config.extra.get("split", "90/10")
+    fraction = train_fraction(split)
     pool = concatenate_datasets([load_imdb("train", args.data_dir), load_imdb("test", args.data_dir)])
     pool = pool.shuffle(seed=args.seed)
     cut = int(round(fraction * len(pool)))
     train = take(pool.select(range(cut)), config.train_size, args.seed)
     val = take(pool.select(range(cut, len(pool))), config.eval_size, args.seed)
-    train_classifier(config, args, train, val, recipe=RECIPE, task="imdb", text="text")
+    train_classifier(config, args, train, val, recipe=RECIPE, task="imdb", text="text", labels={"split": split})
     return 0
 
 
