@@ -245,11 +245,3 @@ def test_on_gpu_memory_saved_stays_the_cuda_peak(tmp_path: Path) -> None:
     assert {"weights_bytes", "gradients_bytes", "optimizer_state_bytes", "activation_peak_bytes"} <= set(keys)
     assert by_method(table)["lora"]["optimizer_state_bytes"] == 2 * MIB
 
-
-def test_version_1_reports_without_training_state_compare_as_before(tmp_path: Path) -> None:
-    runs = {name: {**report, "schema_version": 1} for name, report in IMDB_RUNS.items()}
-    rows, problems = load_runs(write_runs(tmp_path, runs))
-    assert problems == [p for p in problems if not p.skipped] and len(rows) == 5
-    (table,) = build_tables(rows)
-    assert "training_state_bytes" not in [c.key for c in table.columns]
-    assert by_method(table)["lora"]["memory_saved_vs_full_percent"] == pytest.approx(50.0)
