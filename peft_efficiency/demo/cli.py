@@ -77,6 +77,8 @@ def memory_notes(run_dirs: list[Path]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from peft_efficiency.data import DataFileError, DataUnavailableError
+
     """Run the demo; see the module docstring for the exit status."""
     args = build_parser().parse_args(argv)
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # the demo is offline; the recipe processes inherit this
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             from peft_efficiency.demo.bibleqa_stage import run_bibleqa
 
             run_dirs += run_bibleqa(settings, output_dir, args.data_dir, progress)
-    except (ImportError, FileNotFoundError) as exc:
+    except (ImportError, FileNotFoundError, DataFileError, DataUnavailableError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     progress.step("comparison table, plots and HTML report")
