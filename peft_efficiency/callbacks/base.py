@@ -73,7 +73,6 @@ class MeasurementCallback(TrainerCallback):
         session.startup_seconds += time.perf_counter() - began
 
     def _open_resumed(self, session: RunSession, state: Any) -> None:
-        session.carried = None
         if state.global_step <= 0:
             return
         checkpoint = self.resume_checkpoint or str(Path(session.output_dir) / f"checkpoint-{state.global_step}")
@@ -87,7 +86,7 @@ class MeasurementCallback(TrainerCallback):
         session.run["started_at"] = saved.get("started_at") or session.run["started_at"]
 
     def _restore(self, session: RunSession, started: list[Measure]) -> None:
-        saved = getattr(session, "carried", None)
+        saved = session.carried
         if saved is None:
             return
         for measure in started:
