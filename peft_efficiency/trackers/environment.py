@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -14,14 +15,20 @@ PACKAGES = ("peft-efficiency", "torch", "transformers", "peft", "accelerate", "d
             "lm_eval", "bitsandbytes", "deepspeed", "tokenizers", "numpy")
 
 
-def package_versions() -> dict[str, str | None]:
+@lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    """Read once per process (importlib.metadata scans every installed distribution: ~20 ms)."""
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return versions
+    return tuple(versions.items())
+
+
+def package_versions() -> dict[str, str | None]:
+    return dict(_installed_versions())
 
 
 def device_description(device: torch.device | str | None) -> str:
@@ -31,6 +38,7 @@ def device_description(device: torch.device | str | None) -> str:
     return device.type
 
 
+@lru_cache(maxsize=8)
 def git_commit(cwd: str | None = None) -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or os.getcwd(), capture_output=True, text=True, timeout=2)
