@@ -8,6 +8,7 @@ the training-state figures, which then read as missing).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -59,41 +60,74 @@ def _json_default(value: Any) -> Any:
 def report_path(run_dir_or_file: str | os.PathLike[str]) -> Path:
     """The report file for a run folder (or the file itself when a file is given)."""
     path = Path(run_dir_or_file)
-    return path / REPORT_FILENAME if path.is_dir() else path
+    return path / REPORT_FILENAME if path.is_dir() and path.name != REPORT_FILENAME else path
+
+
+BINARY_PROBE_BYTES = 8192
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def decode_report_text(path: Path, data: bytes) -> str:
+    """The file's text, or `ReportError` saying it is empty, binary or not UTF-8."""
+    if data.startswith(UTF16_BOMS):
+        raise ReportError(f"{path}: UTF-16 text; run reports are UTF-8 JSON, re-save the file as UTF-8")
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
+        raise ReportError(f"{path}: a binary file, not a JSON run report; pass the run folder or its {REPORT_FILENAME}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "run reports are UTF-8 JSON, re-save the file as UTF-8") from None
+    if not text.strip():
+        raise ReportError(f"{path}: the file is empty; the run may have been killed before its report was written")
+    return text
+
+
+def check_schema_version(path: Path, version: Any) -> None:
+    """Refuse a missing, wrongly typed, older or newer `schema_version` (READABLE_SCHEMA_VERSIONS are read)."""
+    readable = " or ".join(map(str, READABLE_SCHEMA_VERSIONS))
+    if version is None:
+        raise ReportError(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
+    if isinstance(version, bool) or not isinstance(version, (int, float)) or not math.isfinite(version):
+        raise ReportError(f"{path}: schema_version is {_type_name(version)} ({json.dumps(version)}), expected the "
+                          f"number {readable}; the file was edited by hand or written by another tool")
+    if version > REPORT_SCHEMA_VERSION:
+        raise ReportError(f"{path}: schema_version {version!r} is newer than the versions this peft-efficiency reads "
+                          f"({readable}); upgrade peft-efficiency")
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise ReportError(f"{path}: schema_version {version!r} is older than the versions this peft-efficiency reads "
+                          f"({readable}); re-run with this version")
 
 
 def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a run report; raise `ReportError` naming the file when it cannot be used.
 
-    Missing sections are not fatal here (see `missing_sections`): a table can still show what is there.
+    Missing sections are not fatal here (see `missing_sections`): a table can still show what is there. NaN and
+    Infinity, which the callback writes for a diverged metric, are accepted.
     """
     path = report_path(run_dir_or_file)
     if not path.exists():
         raise ReportError(f"{path}: no run report here (expected {REPORT_FILENAME}; was the run made with EfficiencyCallback?)")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
-        raise ReportError(f"{path}: cannot read the run report ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise ReportError(f"{path}: not a UTF-8 text file (byte {exc.start}); this is not a run report") from exc
+        raise ReportError(f"{path}: cannot read it ({exc.strerror or exc}); check the path and its permissions") from None
+    text = decode_report_text(path, data)
     try:
         report = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); the file is corrupted or truncated") from exc
+        raise ReportError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+                          "the file is corrupted or truncated") from None
+    except RecursionError:
+        raise ReportError(f"{path}: JSON nested too deeply to be a run report") from None
     if not isinstance(report, dict):
-        raise ReportError(f"{path}: a run report must be a JSON object, found {type(report).__name__}")
-    version = report.get("schema_version")
-    if version is None:
-        raise ReportError(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ReportError(f"{path}: schema_version {version!r} is not a whole number; this is not a peft-efficiency run report")
-    if version not in READABLE_SCHEMA_VERSIONS:
-        newer_or_older = "newer" if version > REPORT_SCHEMA_VERSION else "older"
-        raise ReportError(
-            f"{path}: schema_version {version!r} is {newer_or_older} than the versions this peft-efficiency reads "
-            f"({', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); "
-            f"{'upgrade peft-efficiency' if newer_or_older == 'newer' else 're-run with this version'}"
-        )
+        raise ReportError(f"{path}: a run report must be a JSON object, found {_type_name(report)}")
+    check_schema_version(path, report.get("schema_version"))
     return report
 
 
