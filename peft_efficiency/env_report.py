@@ -20,13 +20,9 @@ LOCK_MARKER = "lock-used.txt"  # written into the venv by `make setup` (a copy o
 
 
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in RELEVANT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    from peft_efficiency.trackers.environment import versions_of
+
+    return {name: version or "not installed" for name, version in versions_of(RELEVANT_PACKAGES).items()}
 
 
 def cpu_description() -> str:

@@ -46,6 +46,11 @@ def readable_model_name(name_or_path: str) -> str:
     """
     if Path(name_or_path).is_dir():
         return model_label(name_or_path, name_or_path)
-    if os.path.isabs(name_or_path) or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1:
+    if looks_like_local_path(name_or_path):
         return Path(name_or_path).name or name_or_path
     return name_or_path
+
+
+def looks_like_local_path(text: str) -> bool:
+    """True for a folder on disk or text written as a path (absolute, ./, ~, or deeper than a Hub "org/name")."""
+    return os.path.isabs(text) or text.startswith((".", "~")) or text.count("/") > 1 or os.path.isdir(text)

@@ -57,6 +57,7 @@ class RunSession:
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
         self.counts_scope = "one process"
+        self._counts_cache: tuple[tuple[bool, int], BatchCounts] | None = None
         self.hook_seconds = 0.0  # the plugin's own work in Trainer events while training (see `overhead`)
         self.startup_seconds = 0.0  # its work at train begin (trackers starting), outside train_seconds
         self._last_write = float("-inf")
@@ -124,6 +125,9 @@ class RunSession:
         one tensor all-reduce. Otherwise (logs, which a user may make on one process only): no collective call;
         with several processes, this process's counts times their number, an estimate `counts_scope` says so.
         """
+        key = (collective, self.counter.forward_passes)
+        if self._counts_cache is not None and self._counts_cache[0] == key:  # the measures of one boundary share it
+            return self._counts_cache[1]
         mine = self.counter.read_counts()
         processes = world_size()
         if collective:
@@ -135,6 +139,7 @@ class RunSession:
                                  "(exact sums at checkpoints and at the end of training)")
         else:
             total, self.counts_scope = mine, "one process"
+        self._counts_cache = (key, total)
         return total
 
     def counts(self, collective: bool) -> tuple[int, int]:

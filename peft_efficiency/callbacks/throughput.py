@@ -79,11 +79,12 @@ class ThroughputMeasure(Measure):
     def carry_state(self) -> dict[str, Any]:
         samples, tokens = self._counts(collective=True)
         clock = self.session.clock
+        step_time = self.timer.to_state()
         return {
             "train_seconds": self._seconds("train_seconds", clock.train_seconds()),
             "eval_seconds": self._seconds("eval_seconds", clock.eval_seconds),
             "save_seconds": self._seconds("save_seconds", clock.save_seconds),
-            "samples": samples, "tokens": tokens, "steps": self.timer.to_state()["steps"], "step_time": self.timer.to_state(),
+            "samples": samples, "tokens": tokens, "steps": step_time["steps"], "step_time": step_time,
         }
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:

@@ -12,11 +12,11 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from peft_efficiency.availability import require
+from peft_efficiency.model_names import looks_like_local_path
 
 # model_args keys naming a model folder, and the file such a folder must hold.
 FOLDER_ARGUMENTS = {"pretrained": "config.json", "peft": "adapter_config.json"}
@@ -34,8 +34,7 @@ def argument_problem(argv: list[str]) -> str | None:
         for item in model_args.split(","):
             key, _, value = item.partition("=")
             needed = FOLDER_ARGUMENTS.get(key.strip())
-            looks_local = value.startswith(("/", ".", "~")) or os.path.isdir(value) or value.count("/") > 1
-            if needed is None or not looks_local:
+            if needed is None or not looks_like_local_path(value):
                 continue
             folder = Path(value).expanduser()
             if not folder.is_dir():

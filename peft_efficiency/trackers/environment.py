@@ -15,20 +15,21 @@ PACKAGES = ("peft-efficiency", "torch", "transformers", "peft", "accelerate", "d
             "lm_eval", "bitsandbytes", "deepspeed", "tokenizers", "numpy")
 
 
-@lru_cache(maxsize=1)
-def _installed_versions() -> tuple[tuple[str, str | None], ...]:
-    """Read once per process (importlib.metadata scans every installed distribution: ~20 ms)."""
+@lru_cache(maxsize=4)
+def versions_of(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed version of each distribution (None if absent), read once per process per set of names
+    (importlib.metadata scans every installed distribution: ~20 ms). Do not mutate the result."""
     versions: dict[str, str | None] = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return tuple(versions.items())
+    return versions
 
 
 def package_versions() -> dict[str, str | None]:
-    return dict(_installed_versions())
+    return dict(versions_of(PACKAGES))
 
 
 def device_description(device: torch.device | str | None) -> str:

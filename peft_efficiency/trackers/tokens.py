@@ -61,6 +61,11 @@ class BatchCounter:
         self.hook_seconds = 0.0  # time spent in the hook itself (the plugin's own cost)
 
     @property
+    def forward_passes(self) -> int:
+        """Training forward passes counted so far (kept on the host: reading it never syncs)."""
+        return int(self._host["batches"])
+
+    @property
     def samples(self) -> int:
         """Sequences counted so far (a device sync when some are still on a GPU)."""
         return int(self.read_counts().samples)
