@@ -217,6 +217,33 @@ def test_qlora_without_cuda_says_why_and_that_it_needs_a_gpu() -> None:
     assert model_load_kwargs("lora") == {}
 
 
+
+# The heads peft trains as a copy (`modules_to_save`): peft_model.py's classifier_module_names for sequence
+# classification ("classifier", "score") and question answering ("qa_outputs"); the LM head of a causal LM.
+TRAINED_HEADS = {"classifier", "score", "qa_outputs", "lm_head"}
+
+
+def llama_lm() -> nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=2,
+                                        num_key_value_heads=2, intermediate_size=FFN))
+
+
+@pytest.mark.parametrize("make", [bert_cls, roberta_cls, bert_qa, llama_lm])
+def test_qlora_quantizes_every_linear_but_the_head(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen on an H200: transformers' default skip list named `classifier.bias`, so BERT's classifier was loaded in 4-bit
+    and peft could not train its copy ("only Tensors of floating point dtype can require gradients")."""
+    import peft_efficiency.methods.qlora as qlora_module
+    from transformers.quantizers.quantizers_utils import should_convert_module
+
+    monkeypatch.setattr(qlora_module, "qlora_unavailable_reason", lambda: None)  # the kwargs only; nothing is loaded
+    skip = model_load_kwargs("qlora")["quantization_config"].llm_int8_skip_modules
+    linears = [name for name, module in make().named_modules() if isinstance(module, nn.Linear)]
+    in_head = {name: name.split(".")[0] in TRAINED_HEADS for name in linears}
+    assert any(in_head.values()) and not all(in_head.values())
+    assert {name: not should_convert_module(name, skip) for name in linears} == in_head
+
 # Published trainable/total counts, recomputed from the architectures (meta device: no weights allocated).
 SEED_000_BERT_BASE_QA = {  # seed 000, Table III (bert-base-uncased, SQuAD)
     "lora": (296_450, 109_189_636),

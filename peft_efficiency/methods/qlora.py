@@ -47,8 +47,15 @@ def qlora_unavailable_reason() -> str | None:
     )
 
 
+# Task heads kept in full precision: peft trains a copy of the classifier (`modules_to_save`), which a 4-bit weight
+# cannot be, and the LM head stays unquantized as transformers does by default. transformers' own default guesses
+# the head from the model's last parameter, which for a head with a bias is `classifier.bias` and skips nothing.
+# Naming the modules replaces that default, so `lm_head` is listed too.
+HEADS_KEPT_IN_FULL_PRECISION = ("classifier", "score", "qa_outputs", "lm_head")
+
+
 def qlora_load_kwargs(options: QloraOptions) -> dict[str, Any]:
-    """`from_pretrained` arguments loading the base model in 4-bit."""
+    """`from_pretrained` arguments loading the base model in 4-bit, its task head in full precision."""
     reason = qlora_unavailable_reason()
     if reason:
         raise MethodUnavailableError(reason)
@@ -57,7 +64,8 @@ def qlora_load_kwargs(options: QloraOptions) -> dict[str, Any]:
 
     dtype = getattr(torch, options.compute_dtype)
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=options.quant_type,
-                               bnb_4bit_use_double_quant=options.double_quant, bnb_4bit_compute_dtype=dtype)
+                               bnb_4bit_use_double_quant=options.double_quant, bnb_4bit_compute_dtype=dtype,
+                               llm_int8_skip_modules=list(HEADS_KEPT_IN_FULL_PRECISION))
     return {"quantization_config": quant, "dtype": dtype}
 
 

@@ -88,7 +88,9 @@ def recipe_main(run: Callable[[list[str] | None], int], argv: list[str] | None =
 
 def describe_run(config: RecipeConfig, entry: str, output_dir: Path, model: Any, model_path: str | None = None) -> None:
     """One line on stdout saying what is about to train."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    from peft_efficiency.params import count_parameters
+
+    counts = count_parameters(model)  # 4-bit weights counted as parameters, not as packed bytes
+    trainable, total = counts.trainable, counts.total
     print(f"[{entry}] method={config.method} model={model_path or config.model} trainable={trainable:,}/{total:,} "
           f"lr={config.learning_rate} epochs={config.epochs} batch={config.batch_size} -> {output_dir}", flush=True)

@@ -26,7 +26,10 @@ and a sum over the sequences i of length s_i. Two figures, which differ in what 
                   needed: compare runs with it.
   flops_computed  T = every position of every row, padding included, s_i = the row's width (or each sequence's
                   length where the attention kernel is varlen, i.e. flash attention). What the hardware
-                  computes: MFU uses it.
+                  computes: MFU uses it. A fused attention kernel (flash attention; SDPA on CUDA, which runs
+                  the flash or memory-efficient kernel) recomputes Q K^T in its backward and computes dQ, dK
+                  and dV together: 5 matmuls in each layer the backward reaches, as FlopCounterMode counts them,
+                  where `flops` counts the M needed.
 Full fine-tuning gives the familiar 6 N per token plus attention; LoRA/IA3 about 4 N + 2 N_trainable.
 Assumptions: embeddings are lookups (no FLOPs); attention computes its full score matrix (causal masking saves
 nothing in eager/SDPA kernels); elementwise work (norms, softmax, optimizer) is left out, as FlopCounterMode
@@ -134,6 +137,7 @@ class FlopsProfile:
     plan: MatmulPlan | None = None
     attention_width: int | None = None
     varlen_attention: bool = False
+    fused_attention: bool = False  # the backward recomputes the scores (see the module docstring)
 
 
 def flops_profile(model: torch.nn.Module) -> FlopsProfile:
@@ -142,9 +146,25 @@ def flops_profile(model: torch.nn.Module) -> FlopsProfile:
     plan = matmul_plan(model, layers, prefix_tuning=bool(v) and not through_layers)
     config = _base_config(model)
     implementation = str(getattr(config, "_attn_implementation", None) or "")
-    return FlopsProfile(weights=MatmulWeights(plan.total, plan.trainable), layers=plan.layers or layers, hidden=hidden,
+    return FlopsProfile(fused_attention=uses_fused_attention(model, implementation), weights=MatmulWeights(plan.total, plan.trainable), layers=plan.layers or layers, hidden=hidden,
                         virtual_tokens=v, virtual_through_layers=through_layers, plan=plan,
                         attention_width=attention_width(config), varlen_attention="flash" in implementation)
+
+
+def uses_fused_attention(model: torch.nn.Module, implementation: str) -> bool:
+    """Whether attention runs in a fused kernel whose backward recomputes the scores.
+
+    Flash attention always does; SDPA does on CUDA (flash or memory-efficient kernel). SDPA on CPU with an attention
+    mask runs the math path, plain matmuls, as eager does.
+    """
+    if "flash" in implementation:
+        return True
+    if implementation != "sdpa":
+        return False
+    try:
+        return next(model.parameters()).device.type == "cuda"
+    except (StopIteration, AttributeError, TypeError):
+        return False
 
 
 def _pairs(square_sum: float, length_sum: float, sequences: float, v_q: int, v_k: int) -> float:
@@ -172,13 +192,15 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
     v_k = v
     width, layers = profile.attention_width, plan.layers
     attention_factor = 2.0 * width * (2 * layers + plan.attention_backward_matmuls) if width and layers else 0.0
+    computed_backward = 5 * plan.attention_backward_layers if profile.fused_attention else plan.attention_backward_matmuls
+    computed_attention_factor = 2.0 * width * (2 * layers + computed_backward) if width and layers else 0.0
     virtual_runs = counts.rows if v and not profile.virtual_through_layers else counts.batches
     fixed = (2.0 * counts.rows * (plan.row_forward + plan.row_backward) + 2.0 * counts.batches * (plan.batch_forward + plan.batch_backward)
              + 2.0 * v * virtual_runs * (plan.virtual_forward + plan.virtual_backward))
     token_cost = 2.0 * (plan.token_forward + plan.token_backward)
 
-    def total(token_positions: float, pairs: float) -> float:
-        return (token_positions + counts.rows * v_q) * token_cost + fixed + attention_factor * pairs
+    def total(token_positions: float, pairs: float, factor: float = attention_factor) -> float:
+        return (token_positions + counts.rows * v_q) * token_cost + fixed + factor * pairs
 
     sequence_pairs = _pairs(counts.sequence_square_sum, counts.tokens, counts.samples, v_q, v_k)
     flops = total(counts.tokens, sequence_pairs)
@@ -189,7 +211,7 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
                + (4.0 * width * layers * sequence_pairs if width and layers else 0.0))
     return {
         "flops": flops,
-        "flops_computed": total(counts.positions, row_pairs),
+        "flops_computed": total(counts.positions, row_pairs, computed_attention_factor),
         "flops_forward": forward,
         "tokens_counted": TOKENS_COUNTED,
         "formula": FORMULA,
@@ -203,6 +225,7 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
         "padded_positions": counts.positions - counts.tokens,
         "attention_counted": bool(attention_factor),
         "attention_backward_matmuls": plan.attention_backward_matmuls,
+        "attention_backward_matmuls_computed": computed_backward,
     }
 
 

@@ -56,6 +56,7 @@ class MatmulPlan:
     virtual_forward: int = 0  # per virtual token, of the prompt encoder (per row for prefix tuning, else per pass)
     virtual_backward: int = 0
     attention_backward_matmuls: int = 0  # over all layers; the forward runs 2 per layer
+    attention_backward_layers: int = 0  # layers whose attention runs backward at all (a fused kernel's backward: 5 matmuls)
     layers: int = 0
     total: int = 0  # in * out of every Linear, each once
     trainable: int = 0  # of those with a trained weight
@@ -202,12 +203,14 @@ def matmul_plan(model: torch.nn.Module, expected_layers: int | None, prefix_tuni
     for layer in range(positions.layers):
         if first < (layer, 0):
             plan.attention_backward_matmuls += 4
+            plan.attention_backward_layers += 1
         elif first == (layer, 0):
             roles = trained_roles.get(layer, set())
             q = "q" in roles or "qkv" in roles
             k = "k" in roles or "qkv" in roles or prefix_tuning
             v = "v" in roles or "qkv" in roles or prefix_tuning
             plan.attention_backward_matmuls += int(q) + int(k) + int(q or k) + int(v)  # dQ, dK, dA, dV
+            plan.attention_backward_layers += int(q or k or v)
     return plan
 
 
