@@ -54,6 +54,21 @@ def test_per_method_settings_reach_the_run() -> None:
     assert squad.max_length == 384 and squad.extra["doc_stride"] == 128 and squad.extra["max_answer_length"] == 30
 
 
+def test_method_options_on_the_command_line_merge_over_the_entry(capsys: pytest.CaptureFixture) -> None:
+    from peft_efficiency.recipe_kit.args import build_parser, overrides
+
+    parser = build_parser("bibleqa_gpt2", "")
+    args = parser.parse_args(["--method", "lora", "--method-option", 'target_modules=["q_proj", "v_proj"]',
+                              "--method-option", "r=4", "--method-option", "bias=lora_only"])
+    config = load_recipe_config(RECIPES_DIR / "bibleqa_gpt2", "lora", overrides(args), task_type="CAUSAL_LM")
+    # configs/lora.json holds r 8, alpha 8, dropout 0 on GPT-2's c_attn/c_proj/c_fc
+    assert config.method_options == {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"],
+                                     "bias": "lora_only"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--method-option", "r"])
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
 def test_bad_input_is_one_clear_message(data_dir: Path, tmp_path: Path, capsys) -> None:
     recipe = load_recipe("imdb_roberta")
     assert recipe.main(["--method", "lorra", "--smoke", "--output-dir", str(tmp_path)]) == 2
@@ -171,3 +186,29 @@ def test_imdb_tinybert_names_its_split_so_compare_groups_the_splits_apart(data_d
         assert load_recipe("imdb_tinybert").main(["--method", "full", "--smoke", "--split", split, "--data-dir", str(data_dir),
                                                   "--output-dir", str(out)]) == 0
         assert load_report(out)["run"]["labels"]["split"] == split
+
+
+def test_bibleqa_scores_a_trained_model_with_its_kv_cache_on(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    """trl turns gradient checkpointing on, which turns the KV cache off: generation then re-read the whole prompt
+    for every new token (SmolLM2-135M on CPU: 164 s for 8 questions)."""
+    import argparse
+
+    import lm_eval
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from peft_efficiency.recipe_kit.smoke import smoke_tokenizer
+
+    seen = {}
+
+    def fake_evaluate(model, **kwargs):  # noqa: ANN001, ANN003 - lm-eval's signature
+        seen["cache"], seen["checkpointing"] = model.model.config.use_cache, model.model.is_gradient_checkpointing
+        return {"results": {"bibleqa": {"lenient_acc,none": 0.5, "strict_em,none": 0.25}}}
+
+    monkeypatch.setattr(lm_eval, "simple_evaluate", fake_evaluate)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=400, n_embd=32, n_layer=2, n_head=2, n_positions=64))
+    model.gradient_checkpointing_enable()
+    model.config.use_cache = False
+    tokenizer = smoke_tokenizer(["In the beginning God created the heaven and the earth."], "gpt2")
+    scores = load_recipe("bibleqa_gpt2").bibleqa_scores(model, tokenizer, argparse.Namespace(data_dir=str(data_dir)), 4, 64)
+    assert seen == {"cache": True, "checkpointing": False}
+    assert scores == {"lenient_acc": 0.5, "strict_em": 0.25}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,18 @@ def country_code(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def method_option(text: str) -> tuple[str, Any]:
+    """An argparse type: KEY=VALUE for one method option; VALUE is read as JSON (16, 0.1, true, ["q_proj"]), else text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"must look like KEY=VALUE (e.g. r=16 or 'target_modules=[\"q_proj\"]'), got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
 def build_parser(recipe: str, description: str) -> argparse.ArgumentParser:
     """The shared parser; a recipe may add its own arguments before parsing."""
     parser = argparse.ArgumentParser(prog=f"recipes/{recipe}/train.py", description=description)
@@ -62,6 +75,9 @@ def build_parser(recipe: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--model-path", default=None, type=model_folder, help="local model folder used instead of the Hub model id")
     parser.add_argument("--model-name", default=None,
                         help="model name in the run report (default: the Hub id, or the --model-path folder's model card title)")
+    parser.add_argument("--method-option", action="append", type=method_option, default=[], metavar="KEY=VALUE",
+                        help="set one option of the method over its grid entry (repeatable), e.g. r=16 or "
+                             "'target_modules=[\"q_proj\",\"v_proj\"]'; VALUE is read as JSON, else as text")
     parser.add_argument("--learning-rate", type=positive(float), default=None, help="override the learning rate")
     parser.add_argument("--epochs", type=positive(float), default=None, help="override the number of epochs")
     parser.add_argument("--batch-size", type=positive(int), default=None, help="override the per-device batch size")
@@ -91,6 +107,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     flags = {"learning_rate": args.learning_rate, "epochs": args.epochs, "batch_size": args.batch_size,
              "max_length": args.max_length, "train_size": args.train_size, "eval_size": args.eval_size}
     values.update({k: v for k, v in flags.items() if v is not None})
+    if getattr(args, "method_option", None):
+        values["method_options"] = dict(args.method_option)
     return values
 
 

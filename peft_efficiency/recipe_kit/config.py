@@ -67,9 +67,12 @@ def load_recipe_config(recipe_dir: str | Path, name: str, overrides: dict[str, A
     Args:
         recipe_dir: the recipe folder (holding `configs/defaults.json`).
         name: a `configs/<name>.json` entry, or any registered method name.
-        overrides: settings given on the command line (None values are ignored).
+        overrides: settings given on the command line (None values are ignored); `method_options` are merged
+            over the entry's options, not in place of them.
         task_type: the peft task type the recipe trains (checks that the method can run on this transformers).
     """
+    overrides = dict(overrides or {})
+    option_overrides = overrides.pop("method_options", None) or {}
     configs = Path(recipe_dir) / "configs"
     settings = _read(configs / DEFAULTS_FILE)
     entry = configs / f"{name}.json"
@@ -87,7 +90,8 @@ def load_recipe_config(recipe_dir: str | Path, name: str, overrides: dict[str, A
             f"unknown method {name!r} for recipe {Path(recipe_dir).name}; its grid: {', '.join(grid_entries(recipe_dir))}; "
             f"any registered method also works: {', '.join(available_methods())}"
         )
-    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings["method_options"] = {**settings.get("method_options", {}), **option_overrides}
     known = {f.name for f in fields(RecipeConfig)}
     extra = {k: settings.pop(k) for k in list(settings) if k not in known}
     settings["extra"] = {**settings.get("extra", {}), **extra}

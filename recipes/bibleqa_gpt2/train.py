@@ -44,6 +44,9 @@ def bibleqa_scores(model: Any, tokenizer: Any, args: argparse.Namespace, limit: 
     if hasattr(model, "merge_and_unload"):  # evaluate a LoRA model with its adapter merged in
         model = copy.deepcopy(model).merge_and_unload()
     model.eval()
+    if getattr(model, "is_gradient_checkpointing", False):  # trl turns it on; it also turns the KV cache off,
+        model.gradient_checkpointing_disable()  # so each generated token would re-read the whole prompt
+    model.config.use_cache = True
     data_dir = resolve_data_dir(args.data_dir)
     metadata = {"data_dir": str(data_dir)} if data_dir else {}
     manager = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata=metadata)
