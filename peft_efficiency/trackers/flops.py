@@ -146,16 +146,18 @@ def flops_profile(model: torch.nn.Module) -> FlopsProfile:
     plan = matmul_plan(model, layers, prefix_tuning=bool(v) and not through_layers)
     config = _base_config(model)
     implementation = str(getattr(config, "_attn_implementation", None) or "")
-    return FlopsProfile(fused_attention=uses_fused_attention(model, implementation), weights=MatmulWeights(plan.total, plan.trainable), layers=plan.layers or layers, hidden=hidden,
+    return FlopsProfile(weights=MatmulWeights(plan.total, plan.trainable), layers=plan.layers or layers, hidden=hidden,
                         virtual_tokens=v, virtual_through_layers=through_layers, plan=plan,
-                        attention_width=attention_width(config), varlen_attention="flash" in implementation)
+                        attention_width=attention_width(config), varlen_attention="flash" in implementation,
+                        fused_attention=uses_fused_attention(model, implementation))
 
 
 def uses_fused_attention(model: torch.nn.Module, implementation: str) -> bool:
     """Whether attention runs in a fused kernel whose backward recomputes the scores.
 
     Flash attention always does; SDPA does on CUDA (flash or memory-efficient kernel). SDPA on CPU with an attention
-    mask runs the math path, plain matmuls, as eager does.
+    mask runs the math path, plain matmuls, as eager does; without one (a causal model, no padding) it runs a CPU
+    flash kernel whose recomputation is not counted here (FlopCounterMode counts that kernel not at all).
     """
     if "flash" in implementation:
         return True
