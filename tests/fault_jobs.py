@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import signal
 import sys
 import time
 import weakref
@@ -73,6 +74,9 @@ def add_callback_crash(output_dir: str) -> dict:
 
 
 def add_callback_sigint(output_dir: str) -> dict:
+    # A process started in the background by a non-interactive shell (a CI runner's `cmd &`) inherits SIGINT ignored,
+    # and Python then raises no KeyboardInterrupt: take Python's own handler, as an interactive run has.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     job = trainer(output_dir, [SlowSteps()], max_steps=200)
     job.add_callback(EfficiencyCallback())
     job.train()
