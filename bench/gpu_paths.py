@@ -115,13 +115,12 @@ def check_training_state_and_activations(on_cuda: bool, folder: str) -> None:
     data = RandomTokens(vocab, batch * steps, length)
     model = bert(hidden, layers, vocab)
     reference_model = copy.deepcopy(model)
-    params = list(model.parameters())
-    n = sum(p.numel() for p in params)
+    n, tensors = sum(p.numel() for p in model.parameters()), len(list(model.parameters()))
     trainer, report, _ = train(model, data, folder, steps, batch)
     memory = report["memory"]
     record("full fp32: weights bytes", memory["weights_bytes"], 4 * n, f"{n:,} parameters x 4")
     record("full fp32: gradients bytes", memory["gradients_bytes"], 4 * n)
-    record("full fp32: AdamW state bytes", memory["optimizer_state_bytes"], 8 * n + 4 * len(params),
+    record("full fp32: AdamW state bytes", memory["optimizer_state_bytes"], 8 * n + 4 * tensors,
            f"exp_avg + exp_avg_sq + a 4-byte step per tensor; optimizer {trainer.args.optim}")
     if not on_cuda:
         return
@@ -131,8 +130,8 @@ def check_training_state_and_activations(on_cuda: bool, folder: str) -> None:
     torch.cuda.empty_cache()
     by_hand = one_step_by_hand(reference_model, data, batch,
                                lambda m: torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.0, fused=fused))
-    state = 4 * n + 4 * n + 8 * n + 4 * len(params)  # weights, gradients, AdamW state: the hand counts above
-    extra = by_hand["held_before_step"] - (4 * n + 8 * n + 4 * len(params))
+    state = 4 * n + 4 * n + 8 * n + 4 * tensors  # weights, gradients, AdamW state: the hand counts above
+    extra = by_hand["held_before_step"] - (4 * n + 8 * n + 4 * tensors)
     record("full fp32: CUDA training peak allocated", memory["peak_memory_bytes"], by_hand["peak"],
            "reference: one optimizer step by hand, same model and batch")
     record("full fp32: activation peak", memory["activation_peak_bytes"], by_hand["peak"] - state,
