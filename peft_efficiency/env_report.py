@@ -10,7 +10,6 @@ import glob
 import os
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 
 RELEVANT_PACKAGES = ("peft-efficiency", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers",
@@ -99,12 +98,12 @@ def lock_status() -> str:
     if not marker.is_file():
         return "no (this environment was not installed by `make setup` from requirements/lock.txt)"
     pins = [line.split("==", 1) for line in marker.read_text(encoding="utf-8").splitlines() if "==" in line and not line.startswith("#")]
+    from peft_efficiency.trackers.environment import versions_of
+
+    versions = versions_of(tuple(name for name, _ in pins))
     differing = []
     for name, version in pins:
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = None
+        installed = versions[name]
         if installed is None or installed.split("+")[0] != version.strip().split("+")[0]:
             differing.append(f"{name} {installed or 'missing'} (locked {version.strip()})")
     summary = f"yes ({len(pins)} pins, {marker})"

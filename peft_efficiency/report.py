@@ -67,7 +67,8 @@ BINARY_PROBE_BYTES = 8192
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """How a JSON value's type reads in a message: 'an object', 'a list', 'a string', 'a boolean', 'null', 'a number'."""
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number")
 
@@ -94,7 +95,7 @@ def check_schema_version(path: Path, version: Any) -> None:
     if version is None:
         raise ReportError(f"{path}: no 'schema_version' field; this is not a peft-efficiency run report")
     if isinstance(version, bool) or not isinstance(version, (int, float)) or not math.isfinite(version):
-        raise ReportError(f"{path}: schema_version is {_type_name(version)} ({json.dumps(version)}), expected the "
+        raise ReportError(f"{path}: schema_version is {json_type_name(version)} ({json.dumps(version)}), expected the "
                           f"number {readable}; the file was edited by hand or written by another tool")
     if version > REPORT_SCHEMA_VERSION:
         raise ReportError(f"{path}: schema_version {version!r} is newer than the versions this peft-efficiency reads "
@@ -126,7 +127,7 @@ def load_report(run_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]:
     except RecursionError:
         raise ReportError(f"{path}: JSON nested too deeply to be a run report") from None
     if not isinstance(report, dict):
-        raise ReportError(f"{path}: a run report must be a JSON object, found {_type_name(report)}")
+        raise ReportError(f"{path}: a run report must be a JSON object, found {json_type_name(report)}")
     check_schema_version(path, report.get("schema_version"))
     return report
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from peft_efficiency.compare.identity import Setting, assign_labels, setting_of
-from peft_efficiency.compare.read import UnusableReport, read_report
-from peft_efficiency.report import REPORT_FILENAME, missing_sections, report_path
+from peft_efficiency.compare.read import read_report
+from peft_efficiency.report import REPORT_FILENAME, ReportError, missing_sections, report_path
 
 
 @dataclass
@@ -220,7 +220,7 @@ def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[P
         seen.add(path.resolve())
         try:
             report = read_report(path)
-        except UnusableReport as exc:
+        except ReportError as exc:
             problems.append(Problem(path, f"skipped {exc}", skipped=True))
             continue
         row, warnings = row_from_report(report, path)

@@ -7,7 +7,7 @@ refused too, instead of turning into an all-n/a row.
 Example:
     try:
         report = read_report(Path("runs/lora/efficiency_report.json"))
-    except UnusableReport as exc:
+    except ReportError as exc:
         print(f"skipped {exc}", file=sys.stderr)
 """
 
@@ -16,29 +16,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from peft_efficiency.report import REQUIRED_SECTIONS, ReportError, _type_name, load_report
+from peft_efficiency.report import REQUIRED_SECTIONS, ReportError, json_type_name, load_report
 
-UnusableReport = ReportError  # a file the comparison cannot use; the message starts with the path
 
 def check_shape(path: Path, report: dict[str, Any]) -> None:
     """Refuse a report whose sections are not objects, that has none of them, or whose run labels are not text."""
     for name in REQUIRED_SECTIONS:
         if name in report and not isinstance(report[name], dict):
-            raise UnusableReport(f"{path}: section '{name}' is {_type_name(report[name])}, expected an object; "
+            raise ReportError(f"{path}: section '{name}' is {json_type_name(report[name])}, expected an object; "
                                  "the file does not follow the run report schema")
     if not any(name in report for name in REQUIRED_SECTIONS):
-        raise UnusableReport(f"{path}: none of the report sections ({', '.join(REQUIRED_SECTIONS)}); "
+        raise ReportError(f"{path}: none of the report sections ({', '.join(REQUIRED_SECTIONS)}); "
                              "this is not a run report of this schema")
     labels = report.get("run", {}).get("labels")
     if labels is not None and not isinstance(labels, dict):
-        raise UnusableReport(f"{path}: run.labels is {_type_name(labels)}, expected an object of text labels")
+        raise ReportError(f"{path}: run.labels is {json_type_name(labels)}, expected an object of text labels")
     for key, value in (labels or {}).items():
         if isinstance(value, (dict, list)):
-            raise UnusableReport(f"{path}: run.labels.{key} is {_type_name(value)}, expected text")
+            raise ReportError(f"{path}: run.labels.{key} is {json_type_name(value)}, expected text")
 
 
 def read_report(path: Path) -> dict[str, Any]:
-    """The report in `path` as a dict; `UnusableReport` (message naming `path`) when it cannot be compared."""
+    """The report in `path` as a dict; `ReportError` (message naming `path`) when it cannot be compared."""
     report = load_report(path)
     check_shape(path, report)
     return report

@@ -107,7 +107,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     flags = {"learning_rate": args.learning_rate, "epochs": args.epochs, "batch_size": args.batch_size,
              "max_length": args.max_length, "train_size": args.train_size, "eval_size": args.eval_size}
     values.update({k: v for k, v in flags.items() if v is not None})
-    if getattr(args, "method_option", None):
+    if args.method_option:
         values["method_options"] = dict(args.method_option)
     return values
 

@@ -39,10 +39,15 @@ def device_description(device: torch.device | str | None) -> str:
     return device.type
 
 
-@lru_cache(maxsize=8)
 def git_commit(cwd: str | None = None) -> str | None:
+    """The commit checked out in `cwd` (default: the current folder), read once per folder and process."""
+    return _git_commit_in(os.path.abspath(cwd or os.getcwd()))
+
+
+@lru_cache(maxsize=8)
+def _git_commit_in(folder: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or os.getcwd(), capture_output=True, text=True, timeout=2)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=2)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

@@ -54,6 +54,9 @@ TOKENS_COUNTED = {
                        "(over each sequence for varlen kernels)"),
 }
 
+# A fused attention backward: Q K^T recomputed, then dA, dV, dQ, dK (torch's FlopCounterMode counts these five).
+FUSED_BACKWARD_MATMULS = 5
+
 # Dense peak FLOP/s per device: (16-bit tensor-core, 32-bit) from vendor data sheets.
 DEVICE_PEAK_FLOPS: dict[str, tuple[float, float]] = {
     "H200": (989e12, 67e12),
@@ -193,9 +196,13 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
     v_q = v if profile.virtual_through_layers else 0
     v_k = v
     width, layers = profile.attention_width, plan.layers
-    attention_factor = 2.0 * width * (2 * layers + plan.attention_backward_matmuls) if width and layers else 0.0
-    computed_backward = 5 * plan.attention_backward_layers if profile.fused_attention else plan.attention_backward_matmuls
-    computed_attention_factor = 2.0 * width * (2 * layers + computed_backward) if width and layers else 0.0
+    computed_backward = (FUSED_BACKWARD_MATMULS * plan.attention_backward_layers if profile.fused_attention
+                         else plan.attention_backward_matmuls)
+
+    def attention_cost(backward_matmuls: int) -> float:  # per query-key pair: 2 forward matmuls + the backward ones
+        return 2.0 * width * (2 * layers + backward_matmuls) if width and layers else 0.0
+
+    attention_factor = attention_cost(plan.attention_backward_matmuls)
     virtual_runs = counts.rows if v and not profile.virtual_through_layers else counts.batches
     fixed = (2.0 * counts.rows * (plan.row_forward + plan.row_backward) + 2.0 * counts.batches * (plan.batch_forward + plan.batch_backward)
              + 2.0 * v * virtual_runs * (plan.virtual_forward + plan.virtual_backward))
@@ -213,7 +220,7 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
                + (4.0 * width * layers * sequence_pairs if width and layers else 0.0))
     return {
         "flops": flops,
-        "flops_computed": total(counts.positions, row_pairs, computed_attention_factor),
+        "flops_computed": total(counts.positions, row_pairs, attention_cost(computed_backward)),
         "flops_forward": forward,
         "tokens_counted": TOKENS_COUNTED,
         "formula": FORMULA,
