@@ -4,7 +4,9 @@ arm is compared with the plain Trainer logging as often (the Trainer's own per-l
 
 Step time comes from an independent probe callback (perf_counter from one on_step_end to the next, so the callback's
 step hooks and its logging work are inside the interval), after `--warmup` steps; `train()` wall time around the call.
-Ratios are against the plain Trainer; "own overhead" is the callback's self-reported `efficiency/overhead_seconds`.
+Ratios are against the plain Trainer; "own overhead" is the callback's self-reported `efficiency/overhead_seconds`,
+and "where" splits it (report section `overhead`): microseconds per step in step events and in the forward
+pre-hook, and per log.
 
     python bench/overhead.py                 # tiny BERT (fast steps) and all-MiniLM-L6-v2 (real weights if installed)
     python bench/overhead.py --repeats 5 --steps 100 --skip-minilm
@@ -15,11 +17,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -30,6 +34,7 @@ from transformers import BertConfig, BertForSequenceClassification, Trainer, Tra
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from peft_efficiency import EfficiencyCallback  # noqa: E402
+from peft_efficiency.report import REPORT_FILENAME  # noqa: E402
 
 
 class StepProbe(TrainerCallback):
@@ -85,8 +90,8 @@ def baseline_of(arm: str) -> str:
     return f"plain Trainer, logging_steps={ARMS[arm][2]}"
 
 
-def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[list[float], float, float | None]:
-    """(step intervals, train() wall seconds, the callback's own overhead_seconds) of one run."""
+def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[list[float], float, dict | None]:
+    """(step intervals, train() wall seconds, the callback's overhead section, with the logs it made) of one run."""
     report_to, with_callback, logging_steps = ARMS[arm]
     torch.manual_seed(0)
     model, _ = build()
@@ -99,7 +104,10 @@ def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[lis
         began = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - began
-        overhead = trainer.state.log_history[-1].get("efficiency/overhead_seconds")
+        report = Path(out) / REPORT_FILENAME
+        overhead = json.loads(report.read_text())["overhead"] if with_callback else None
+        if overhead is not None:
+            overhead["logs"] = sum("loss" in entry or "train_loss" in entry for entry in trainer.state.log_history)
     return probe.intervals, wall, overhead
 
 
@@ -108,7 +116,7 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
     data = dataset(vocab, steps * batch, length)
     steps_by_arm: dict[str, list[float]] = {arm: [] for arm in arms}
     walls: dict[str, list[float]] = {arm: [] for arm in arms}
-    own: dict[str, list[float]] = {arm: [] for arm in arms}
+    own: dict[str, list[dict]] = {arm: [] for arm in arms}
     for repeat in range(repeats):
         order = arms if repeat % 2 == 0 else list(reversed(arms))  # interleaved, order alternating
         for arm in order:
@@ -119,14 +127,24 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
                 own[arm].append(overhead)
     print(f"{name}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs per arm, interleaved; first {warmup} steps "
           "left out; ratios against the plain Trainer logging as often")
-    print(f"  {'arm':<42} {'step p50':>10} {'ratio':>7} {'train() wall':>13} {'ratio':>7} {'own overhead':>13}")
+    print(f"  {'arm':<42} {'step p50':>10} {'ratio':>7} {'train() wall':>13} {'ratio':>7} {'own overhead':>13}  "
+          "where: step events, forward hook (us/step), logs (us/log)")
     for arm in arms:
         base = baseline_of(arm)
         step, wall = statistics.median(steps_by_arm[arm]), statistics.median(walls[arm])
         step_ratio = step / statistics.median(steps_by_arm[base])
         wall_ratio = wall / statistics.median(walls[base])
-        mine = f"{statistics.median(own[arm]):.4f} s" if own[arm] else "-"
-        print(f"  {arm:<42} {step * 1000:8.2f}ms {step_ratio:7.3f} {wall:11.2f} s {wall_ratio:7.3f} {mine:>13}")
+        mine = f"{statistics.median(o['overhead_seconds'] for o in own[arm]):.4f} s" if own[arm] else "-"
+        print(f"  {arm:<42} {step * 1000:8.2f}ms {step_ratio:7.3f} {wall:11.2f} s {wall_ratio:7.3f} {mine:>13}  {where(own[arm], steps)}")
+
+
+def where(overheads: list[dict], steps: int) -> str:
+    """Median microseconds per step (step events, forward pre-hook) and per log, over the runs of one arm."""
+    if not overheads:
+        return ""
+    per_step = lambda key: statistics.median(o[key] for o in overheads) / steps * 1e6  # noqa: E731
+    per_log = statistics.median(o["log_seconds"] / max(o["logs"], 1) for o in overheads) * 1e6
+    return f"{per_step('step_events_seconds'):6.1f} {per_step('forward_hook_seconds'):6.1f} {per_log:7.1f}"
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import sys
 import jsonschema
 import numpy as np
 import pytest
+import torch
 from transformers import Trainer, TrainerCallback
 
 from foundation_helpers import classification_dataset, tiny_bert, training_args
@@ -183,3 +184,25 @@ def test_a_run_without_evaluation_says_so():
     cpu = summarize_peaks([process_peaks(0, [], peak_rss_bytes=GIB, rss_method=memory_tracker.KERNEL_METHOD)])
     assert (cpu["peak_memory_kind"], cpu["peak_memory_bytes"], cpu["eval_peak_memory_bytes"]) == ("process_rss", GIB, None)
     assert cpu["unavailable"]["eval_peak_rss_bytes"] == memory_tracker.NO_EVALUATION
+
+
+def test_cuda_peaks_read_as_torch_defines_them(monkeypatch):
+    """One read of the allocator's statistics gives what torch.cuda.max_memory_allocated/_reserved give."""
+    import torch.cuda.memory as cuda_memory
+
+    from peft_efficiency.trackers.memory import cuda_peaks
+
+    nested = {"allocated_bytes": {"all": {"current": 5, "peak": 1234567}, "large_pool": {"peak": 1000000}},
+              "reserved_bytes": {"all": {"current": 9, "peak": 2097152}}, "num_alloc_retries": 0}
+    reads: list[int] = []
+
+    def fake_stats(device=None):
+        reads.append(device)
+        return nested
+
+    monkeypatch.setattr(cuda_memory, "memory_stats_as_nested_dict", fake_stats)  # what memory_stats() flattens
+    monkeypatch.setattr(torch.cuda, "memory_stats_as_nested_dict", fake_stats)
+    expected = (torch.cuda.max_memory_allocated(0), torch.cuda.max_memory_reserved(0))
+    reads.clear()
+    assert cuda_peaks(0) == expected == (1234567, 2097152)
+    assert len(reads) == 1

@@ -150,3 +150,49 @@ def test_counting_on_cuda_never_syncs():
     counts = counter.read_counts()
     assert counts.samples == 2 * len(DOCUMENT_LENGTHS) + len(ROW_LENGTHS)
     assert counts.tokens == 2 * sum(DOCUMENT_LENGTHS) + sum(ROW_LENGTHS)
+
+
+@pytest.mark.parametrize("where", ["host", "device"])
+def test_padded_counts_stay_exact_past_the_pending_limit(monkeypatch, where):
+    """On the host, row lengths are summed at once; on a device they wait and are summed every
+    PENDING_LENGTHS_LIMIT batches and at reads (forced here on CPU tensors): no count is lost either way."""
+    from peft_efficiency.trackers.tokens import PENDING_LENGTHS_LIMIT
+
+    if where == "device":
+        monkeypatch.setattr(BatchCounter, "readable_without_sync", staticmethod(lambda tensor: False))
+    generator = np.random.default_rng(0)
+    model, counter = torch.nn.Linear(2, 2).train(), BatchCounter()
+    lengths: list[int] = []
+    batches = 2 * PENDING_LENGTHS_LIMIT + 7
+    for index in range(batches):
+        rows = [int(n) for n in generator.integers(0, 17, size=3)]
+        lengths += rows
+        mask = torch.tensor([[1] * n + [0] * (16 - n) for n in rows])
+        counter._hook(model, (), {"input_ids": torch.ones(3, 16, dtype=torch.long), "attention_mask": mask})
+        if index == PENDING_LENGTHS_LIMIT + 3:
+            assert counter.read_counts().tokens == sum(lengths)  # a read in between folds what waits
+    counts = counter.read_counts()
+    assert (counts.samples, counts.rows, counts.batches) == (3 * batches, 3 * batches, batches)
+    assert counts.tokens == sum(lengths)
+    assert counts.sequence_square_sum == sum(n * n for n in lengths)
+
+
+def test_a_padded_batch_costs_one_tensor_operation():
+    """The per-step cost of counting: one reduction over the mask (on a GPU, no chain of small kernels)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Operations(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    model, counter = torch.nn.Linear(2, 2).train(), BatchCounter()
+    inputs = batch("llama", len(ROW_LENGTHS), WIDTH, padded_lengths=ROW_LENGTHS)
+    with Operations() as seen:
+        counter._hook(model, (), inputs)
+    assert seen.names == ["aten.count_nonzero.default"]
+    assert counter.read_counts().tokens == sum(ROW_LENGTHS)

@@ -70,7 +70,7 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
     from peft_efficiency.callbacks.measure import Measure
 
     class SlowMeasure(Measure):
-        """A deliberately slow tracker: 20 ms of work at every step end, 300 ms at start."""
+        """A deliberately slow tracker: 20 ms of work at every step end, 30 ms at every log, 300 ms at start."""
 
         name = "slow"
 
@@ -80,11 +80,21 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
         def step_end(self):
             time.sleep(0.02)
 
+        def measure(self, final, collective):
+            if not final:
+                time.sleep(0.03)
+            return {}
+
     out = tmp_path / "slow"
     metrics = Trainer(model=tiny_bert(), args=training_args(out, max_steps=5), train_dataset=classification_dataset(24),
                       callbacks=[EfficiencyCallback(energy=False), MeasurementCallback([SlowMeasure()])]).train().metrics
     overhead = load_report(out)["overhead"]
-    assert 5 * 0.02 <= overhead["overhead_seconds"] < 5 * 0.02 + 0.5
+    logs = 2  # steps 2 and 4 (logging_steps=2), then train()'s own log of its metrics
+    assert 5 * 0.02 + (logs + 1) * 0.03 <= overhead["overhead_seconds"] < 5 * 0.02 + (logs + 1) * 0.03 + 0.5
+    assert 5 * 0.02 <= overhead["step_events_seconds"] < 5 * 0.02 + 0.2  # where the cost is: step ends ...
+    assert (logs + 1) * 0.03 <= overhead["log_seconds"] < (logs + 1) * 0.03 + 0.2  # ... and logs
+    assert overhead["overhead_seconds"] == pytest.approx(
+        overhead["step_events_seconds"] + overhead["log_seconds"] + overhead["forward_hook_seconds"])
     assert overhead["startup_seconds"] >= 0.3  # outside train_seconds
     assert overhead["overhead_share"] == pytest.approx(overhead["overhead_seconds"] / load_report(out)["time"]["train_seconds"])
     assert metrics["efficiency/overhead_seconds"] == overhead["overhead_seconds"]

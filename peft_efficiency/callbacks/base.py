@@ -104,7 +104,7 @@ class MeasurementCallback(TrainerCallback):
             switch_phase(session, "train")  # evaluation (of one or several eval sets) is over
             for measure in session.measures:
                 measure.step_begin()
-            session.hook_seconds += time.perf_counter() - began
+            session.step_events_seconds += time.perf_counter() - began
 
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         session = self._owned_session(state)
@@ -115,7 +115,7 @@ class MeasurementCallback(TrainerCallback):
                 if measure.wants_live_objects:  # once per session: after the first optimizer step (and a resume)
                     give_live_objects(measure, model, optimizer, state.global_step)
             self._after_training_event(session, control, logging_next=control.should_log)
-            session.hook_seconds += time.perf_counter() - began
+            session.step_events_seconds += time.perf_counter() - began
 
     def on_epoch_end(self, args, state, control, **kwargs):
         session = self._owned_session(state)
@@ -145,7 +145,7 @@ class MeasurementCallback(TrainerCallback):
         session.final_logs = logs
         session.write(throttled=not session.end_of_training_log)
         self._after_training_event(session, control, logging_next=False)
-        session.hook_seconds += time.perf_counter() - began
+        session.log_seconds += time.perf_counter() - began
 
     @staticmethod
     def _measure_all(session: RunSession, final: bool, collective: bool) -> dict[str, Any]:

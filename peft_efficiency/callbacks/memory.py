@@ -54,6 +54,7 @@ class MemoryMeasure(Measure):
         self.tracker = MemoryTracker()
         self.probe = GradientProbe()
         self.training_state: TrainingState | None = None
+        self._training_state_dict: dict[str, Any] | None = None  # its dict form, built once (it never changes)
         self.wants_live_objects = False
         self.pending_reason = NOT_YET
 
@@ -61,7 +62,7 @@ class MemoryMeasure(Measure):
         self.tracker = MemoryTracker()
         devices = cuda_parameter_devices(model) if model is not None else set()
         self.tracker.start(getattr(args, "device", None), devices)
-        self.training_state, self.pending_reason = None, NOT_YET
+        self.training_state, self._training_state_dict, self.pending_reason = None, None, NOT_YET
         self.wants_live_objects = model is not None
         if model is not None:
             self.probe.attach(model)
@@ -76,6 +77,7 @@ class MemoryMeasure(Measure):
             return
         self.wants_live_objects = False
         self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step)
+        self._training_state_dict = self.training_state.to_dict()
 
     def step_end(self) -> None:
         if self.tracker.needs_sampling:
@@ -86,7 +88,7 @@ class MemoryMeasure(Measure):
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         mine = self.tracker.peaks(rank())
-        my_state = self.training_state.to_dict() if self.training_state is not None else None
+        my_state = self._training_state_dict
         if collective:
             gathered = gather_objects({"peaks": mine.to_dict(), "state": my_state})
             per_rank, states = [MemoryPeaks(**g["peaks"]) for g in gathered], [g["state"] for g in gathered]

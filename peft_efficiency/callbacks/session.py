@@ -58,7 +58,8 @@ class RunSession:
         self._last_save_step: int | None = None
         self.counts_scope = "one process"
         self._counts_cache: tuple[tuple[bool, int], BatchCounts] | None = None
-        self.hook_seconds = 0.0  # the plugin's own work in Trainer events while training (see `overhead`)
+        self.step_events_seconds = 0.0  # the plugin's own work in Trainer step events while training (see `overhead`)
+        self.log_seconds = 0.0  # its work at training logs (measuring, report writing)
         self.startup_seconds = 0.0  # its work at train begin (trackers starting), outside train_seconds
         self._last_write = float("-inf")
         self._write_warned = False
@@ -172,11 +173,12 @@ class RunSession:
         return {"schema_version": REPORT_SCHEMA_VERSION, "run": {**self.run, **self.labels}, **sections}
 
     def overhead(self) -> dict[str, Any]:
-        """The plugin's own cost: its hook work in Trainer events and its forward pre-hook, while training."""
-        seconds = self.hook_seconds + self.counter.hook_seconds
+        """The plugin's own cost while training, in all and by where it is spent: step events, logs, forward pre-hook."""
+        seconds = self.step_events_seconds + self.log_seconds + self.counter.hook_seconds
         train_seconds = self.clock.train_seconds()
         return {"overhead_seconds": seconds, "overhead_share": seconds / train_seconds if train_seconds > 0 else None,
-                "startup_seconds": self.startup_seconds}
+                "step_events_seconds": self.step_events_seconds, "log_seconds": self.log_seconds,
+                "forward_hook_seconds": self.counter.hook_seconds, "startup_seconds": self.startup_seconds}
 
     def write(self, throttled: bool = False) -> None:
         """Write the report atomically from the main process; a failure is reported once, never raised.

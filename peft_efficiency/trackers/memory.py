@@ -14,7 +14,7 @@ RSS is sampled with psutil at training step ends: a training figure only, the ev
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +50,28 @@ class MemoryPeaks:
     cuda_devices: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """A copy as plain dicts (what `asdict` gives, built directly: it runs at every log)."""
+        copy = {f.name: getattr(self, f.name) for f in fields(self)}
+        copy["cuda_devices"] = [dict(device) for device in self.cuda_devices]
+        return copy
 
 
 def _read_vmhwm_bytes() -> int | None:
+    """The kernel's RSS high-water mark ("VmHWM:   1234 kB" in /proc/self/status), None where absent."""
     try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
+        status = _STATUS.read_bytes()  # read at every log: bytes and one search, no per-line split
+        start = status.index(b"VmHWM:") + len(b"VmHWM:")
+        return int(status[start:status.index(b"\n", start)].split()[0]) * 1024
     except (OSError, ValueError, IndexError):
         return None
-    return None
+
+
+def cuda_peaks(index: int) -> tuple[int, int]:
+    """(peak allocated, peak reserved) bytes of CUDA device `index`: `torch.cuda.max_memory_allocated` and
+    `max_memory_reserved` from one read of the allocator's statistics (each of those reads and flattens them all)."""
+    stats = torch.cuda.memory_stats_as_nested_dict(index)
+    return (int(stats.get("allocated_bytes", {}).get("all", {}).get("peak", 0)),
+            int(stats.get("reserved_bytes", {}).get("all", {}).get("peak", 0)))
 
 
 def _reset_vmhwm() -> str | None:
@@ -180,7 +191,7 @@ class MemoryTracker:
             self.sample()
         try:
             for index in self.cuda_indices:
-                allocated, reserved = torch.cuda.max_memory_allocated(index), torch.cuda.max_memory_reserved(index)
+                allocated, reserved = cuda_peaks(index)
                 old_allocated, old_reserved = self._cuda[self.phase].get(index, (0, 0))
                 self._cuda[self.phase][index] = (max(old_allocated, int(allocated)), max(old_reserved, int(reserved)))
         except Exception as exc:  # noqa: BLE001

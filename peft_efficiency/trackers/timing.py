@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Callable
@@ -17,9 +18,13 @@ def percentile(values: list[float], q: float) -> float | None:
     Sorts a copy: O(n log n) per call. For step times over a whole run use `StepTimeStats`, whose reads cost
     the same whatever the run's length.
     """
-    if not values:
+    return sorted_percentile(sorted(values), q)
+
+
+def sorted_percentile(ordered: list[float], q: float) -> float | None:
+    """`percentile` of values already in ascending order (constant work)."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     position = (len(ordered) - 1) * q / 100.0
     low, high = math.floor(position), math.ceil(position)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
@@ -28,7 +33,7 @@ def percentile(values: list[float], q: float) -> float | None:
 class StepTimeStats:
     """Median, p90 (any percentile) of step durations in memory and read time that do not grow with the run.
 
-    The first `exact_limit` durations are kept as they are and their percentiles are exact (numpy's default,
+    The first `exact_limit` durations are kept in order and their percentiles are exact (numpy's default,
     linear between closest ranks). Every duration also goes into a histogram of fixed log-spaced bins,
     `bins_per_decade` per decade from `low_seconds` to `high_seconds` (values outside land in the end bins);
     past `exact_limit` values the exact copy is dropped and percentiles come from the histogram: the bin that
@@ -64,7 +69,7 @@ class StepTimeStats:
         self.count += 1
         self.minimum, self.maximum = min(self.minimum, seconds), max(self.maximum, seconds)
         if self._exact is not None:
-            self._exact.append(seconds)
+            bisect.insort(self._exact, seconds)  # kept sorted: a read is constant work, even at every log
             if len(self._exact) > self.exact_limit:
                 self._exact = None
 
@@ -82,7 +87,7 @@ class StepTimeStats:
         if not self.count:
             return None
         if self._exact is not None:
-            return percentile(self._exact, q)
+            return sorted_percentile(self._exact, q)
         rank = (self.count - 1) * q / 100.0  # 0-based, as numpy's linear method
         seen = 0
         for index, in_bin in enumerate(self.counts):
@@ -104,7 +109,7 @@ class StepTimeStats:
         if self._exact is None or other._exact is None or len(self._exact) + len(other._exact) > self.exact_limit:
             self._exact = None
         else:
-            self._exact.extend(other._exact)
+            self._exact = sorted(self._exact + other._exact)
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-able form of bounded size (non-empty bins only), for checkpoints."""
@@ -122,7 +127,7 @@ class StepTimeStats:
         if stats.count:
             stats.minimum, stats.maximum = float(state["min"]), float(state["max"])
         exact = state.get("exact")
-        stats._exact = [float(x) for x in exact] if exact is not None else None
+        stats._exact = sorted(float(x) for x in exact) if exact is not None else None
         return stats
 
 

@@ -43,6 +43,7 @@ class BatchCounts:
 
 
 _FIELDS = [f.name for f in fields(BatchCounts)]
+PENDING_LENGTHS_LIMIT = 256  # padded batches whose row lengths wait to be summed (a few KiB)
 
 
 class BatchCounter:
@@ -57,6 +58,7 @@ class BatchCounter:
     def __init__(self) -> None:
         self._host = dict.fromkeys(_FIELDS, 0)
         self._device: dict[str, torch.Tensor] = {}
+        self._pending_lengths: list[torch.Tensor] = []  # row lengths of padded batches not yet summed
         self._handle: Any = None
         self.hook_seconds = 0.0  # time spent in the hook itself (the plugin's own cost)
 
@@ -78,6 +80,11 @@ class BatchCounter:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+    @staticmethod
+    def readable_without_sync(tensor: torch.Tensor) -> bool:
+        """Whether reading `tensor` on the host is free (CPU); a GPU tensor's counts stay on the device."""
+        return tensor.device.type == "cpu"
 
     def _add(self, name: str, value: int | torch.Tensor) -> None:
         if not isinstance(value, torch.Tensor):
@@ -118,10 +125,16 @@ class BatchCounter:
     def _count_sequences(self, kwargs: dict, rows: int, width: int) -> None:
         mask = kwargs.get("attention_mask")
         if isinstance(mask, torch.Tensor) and mask.dim() == 2:
-            lengths = (mask != 0).sum(dim=1)
             self._add("samples", rows)
-            self._add("tokens", lengths.sum())
-            self._add("sequence_square_sum", (lengths * lengths).sum())
+            lengths = torch.count_nonzero(mask, dim=1)
+            if self.readable_without_sync(lengths):  # sum on the host at once
+                values = lengths.tolist()
+                self._add("tokens", sum(values))
+                self._add("sequence_square_sum", sum(n * n for n in values))
+                return
+            self._pending_lengths.append(lengths)
+            if len(self._pending_lengths) >= PENDING_LENGTHS_LIMIT:
+                self._fold_lengths()
             return
         self._add("tokens", rows * width)
         boundaries = kwargs.get("cu_seq_lens_q")
@@ -140,8 +153,20 @@ class BatchCounter:
         self._add("samples", rows)
         self._add("sequence_square_sum", rows * width * width)
 
+    def _fold_lengths(self) -> None:
+        """Add the pending row lengths to the token and square sums (on their device: no sync)."""
+        if not self._pending_lengths:
+            return
+        device = self._pending_lengths[0].device
+        with torch.no_grad():
+            lengths = torch.cat([part.to(device) for part in self._pending_lengths]).to(torch.int64)
+            self._pending_lengths.clear()
+            self._add("tokens", lengths.sum())
+            self._add("sequence_square_sum", (lengths * lengths).sum())
+
     def read_counts(self) -> BatchCounts:
         """Everything counted so far in this process (one device sync, if some counts live on a GPU)."""
+        self._fold_lengths()
         totals = dict(self._host)
         if self._device:
             names = list(self._device)
