@@ -1,5 +1,6 @@
 """Overhead of EfficiencyCallback, side by side in one interleaved run: a plain Trainer, `report_to="codecarbon"`,
-and EfficiencyCallback (energy off, so its own work is what is timed), logging every 10 steps and every step; each
+and EfficiencyCallback (energy off, so its own work is what is timed), logging every 10 steps and every step, and
+once with energy on (codecarbon inside it, offline), which is also compared with `report_to="codecarbon"`; each
 arm is compared with the plain Trainer logging as often (the Trainer's own per-log work is not the callback's).
 
 Step time comes from an independent probe callback (perf_counter from one on_step_end to the next, so the callback's
@@ -75,14 +76,16 @@ def dataset(vocab: int, rows: int, length: int) -> Dataset:
     return Dataset.from_dict({"input_ids": (ids * mask).tolist(), "attention_mask": mask.tolist(), "labels": (lengths % 2).tolist()})
 
 
-# arm name -> (report_to, with EfficiencyCallback, logging_steps)
-ARMS: dict[str, tuple[list[str], bool, int]] = {
-    "plain Trainer, logging_steps=10": ([], False, 10),
-    'report_to="codecarbon", logging_steps=10': (["codecarbon"], False, 10),
-    "EfficiencyCallback, logging_steps=10": ([], True, 10),
-    "plain Trainer, logging_steps=1": ([], False, 1),
-    "EfficiencyCallback, logging_steps=1": ([], True, 1),
+# arm name -> (report_to, EfficiencyCallback's energy flag or None without the callback, logging_steps)
+ARMS: dict[str, tuple[list[str], bool | None, int]] = {
+    "plain Trainer, logging_steps=10": ([], None, 10),
+    'report_to="codecarbon", logging_steps=10': (["codecarbon"], None, 10),
+    "EfficiencyCallback, logging_steps=10": ([], False, 10),
+    "EfficiencyCallback + energy, logging_steps=10": ([], True, 10),
+    "plain Trainer, logging_steps=1": ([], None, 1),
+    "EfficiencyCallback, logging_steps=1": ([], False, 1),
 }
+WITH_ENERGY, CODECARBON = "EfficiencyCallback + energy, logging_steps=10", 'report_to="codecarbon", logging_steps=10'
 
 
 def baseline_of(arm: str) -> str:
@@ -92,11 +95,12 @@ def baseline_of(arm: str) -> str:
 
 def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[list[float], float, dict | None]:
     """(step intervals, train() wall seconds, the callback's overhead section, with the logs it made) of one run."""
-    report_to, with_callback, logging_steps = ARMS[arm]
+    report_to, energy, logging_steps = ARMS[arm]
+    with_callback = energy is not None
     torch.manual_seed(0)
     model, _ = build()
     probe = StepProbe()
-    callbacks = [probe] + ([EfficiencyCallback(energy=False)] if with_callback else [])
+    callbacks = [probe] + ([EfficiencyCallback(energy=energy)] if with_callback else [])
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
         args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, logging_steps=logging_steps,
                                  report_to=report_to, use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0)
@@ -127,7 +131,7 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
                 own[arm].append(overhead)
     print(f"{name}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs per arm, interleaved; first {warmup} steps "
           "left out; ratios against the plain Trainer logging as often")
-    print(f"  {'arm':<42} {'step p50':>10} {'ratio':>7} {'train() wall':>13} {'ratio':>7} {'own overhead':>13}  "
+    print(f"  {'arm':<46} {'step p50':>10} {'ratio':>7} {'train() wall':>13} {'ratio':>7} {'own overhead':>13}  "
           "where: step events, forward hook (us/step), logs (us/log)")
     for arm in arms:
         base = baseline_of(arm)
@@ -135,7 +139,23 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
         step_ratio = step / statistics.median(steps_by_arm[base])
         wall_ratio = wall / statistics.median(walls[base])
         mine = f"{statistics.median(o['overhead_seconds'] for o in own[arm]):.4f} s" if own[arm] else "-"
-        print(f"  {arm:<42} {step * 1000:8.2f}ms {step_ratio:7.3f} {wall:11.2f} s {wall_ratio:7.3f} {mine:>13}  {where(own[arm], steps)}")
+        print(f"  {arm:<46} {step * 1000:8.2f}ms {step_ratio:7.3f} {wall:11.2f} s {wall_ratio:7.3f} {mine:>13}  {where(own[arm], steps)}")
+    for arm in (a for a in arms if ARMS[a][:2] == ([], None)):
+        print(f"  noise floor, {arm} against itself (even / odd runs): step p50 {half_ratio(steps_by_arm[arm], steps - 1, warmup):.3f}, "
+              f"train() wall {half_ratio(walls[arm], 1, 0):.3f}")
+    if WITH_ENERGY in arms and CODECARBON in arms:
+        ratio = lambda values: statistics.median(values[WITH_ENERGY]) / statistics.median(values[CODECARBON])  # noqa: E731
+        print(f"  both measuring energy, EfficiencyCallback + energy / report_to=\"codecarbon\": step p50 {ratio(steps_by_arm):.3f}, "
+              f"train() wall {ratio(walls):.3f}")
+
+
+def half_ratio(values: list[float], per_run: int, warmup: int) -> float:
+    """Median of the even runs' values over the odd runs' (`per_run` values each before `warmup` are left out): an A/A ratio."""
+    per_run -= warmup
+    runs = [values[i:i + per_run] for i in range(0, len(values), per_run)]
+    even = [v for run in runs[0::2] for v in run]
+    odd = [v for run in runs[1::2] for v in run]
+    return statistics.median(even) / statistics.median(odd) if even and odd else float("nan")
 
 
 def where(overheads: list[dict], steps: int) -> str:
