@@ -118,14 +118,14 @@ def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[lis
 def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int, warmup: int, arms: list[str]) -> None:
     _, name = build()
     data = dataset(vocab, steps * batch, length)
-    steps_by_arm: dict[str, list[float]] = {arm: [] for arm in arms}
+    step_runs: dict[str, list[list[float]]] = {arm: [] for arm in arms}  # per run: its step intervals after warm-up
     walls: dict[str, list[float]] = {arm: [] for arm in arms}
     own: dict[str, list[dict]] = {arm: [] for arm in arms}
     for repeat in range(repeats):
         order = arms if repeat % 2 == 0 else list(reversed(arms))  # interleaved, order alternating
         for arm in order:
             intervals, wall, overhead = one_run(build, data, steps, batch, arm)
-            steps_by_arm[arm].extend(intervals[warmup:])
+            step_runs[arm].append(intervals[warmup:])
             walls[arm].append(wall)
             if overhead is not None:
                 own[arm].append(overhead)
@@ -135,26 +135,28 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
           "where: step events, forward hook (us/step), logs (us/log)")
     for arm in arms:
         base = baseline_of(arm)
-        step, wall = statistics.median(steps_by_arm[arm]), statistics.median(walls[arm])
-        step_ratio = step / statistics.median(steps_by_arm[base])
+        step, wall = statistics.median(flat(step_runs[arm])), statistics.median(walls[arm])
+        step_ratio = step / statistics.median(flat(step_runs[base]))
         wall_ratio = wall / statistics.median(walls[base])
         mine = f"{statistics.median(o['overhead_seconds'] for o in own[arm]):.4f} s" if own[arm] else "-"
         print(f"  {arm:<46} {step * 1000:8.2f}ms {step_ratio:7.3f} {wall:11.2f} s {wall_ratio:7.3f} {mine:>13}  {where(own[arm], steps)}")
     for arm in (a for a in arms if ARMS[a][:2] == ([], None)):
-        print(f"  noise floor, {arm} against itself (even / odd runs): step p50 {half_ratio(steps_by_arm[arm], steps - 1, warmup):.3f}, "
-              f"train() wall {half_ratio(walls[arm], 1, 0):.3f}")
+        print(f"  noise floor, {arm} against itself (even / odd runs): step p50 {half_ratio(step_runs[arm]):.3f}, "
+              f"train() wall {half_ratio([[w] for w in walls[arm]]):.3f}")
     if WITH_ENERGY in arms and CODECARBON in arms:
-        ratio = lambda values: statistics.median(values[WITH_ENERGY]) / statistics.median(values[CODECARBON])  # noqa: E731
-        print(f"  both measuring energy, EfficiencyCallback + energy / report_to=\"codecarbon\": step p50 {ratio(steps_by_arm):.3f}, "
-              f"train() wall {ratio(walls):.3f}")
+        step_ratio = statistics.median(flat(step_runs[WITH_ENERGY])) / statistics.median(flat(step_runs[CODECARBON]))
+        wall_ratio = statistics.median(walls[WITH_ENERGY]) / statistics.median(walls[CODECARBON])
+        print(f"  both measuring energy, EfficiencyCallback + energy / report_to=\"codecarbon\": step p50 {step_ratio:.3f}, "
+              f"train() wall {wall_ratio:.3f}")
 
 
-def half_ratio(values: list[float], per_run: int, warmup: int) -> float:
-    """Median of the even runs' values over the odd runs' (`per_run` values each before `warmup` are left out): an A/A ratio."""
-    per_run -= warmup
-    runs = [values[i:i + per_run] for i in range(0, len(values), per_run)]
-    even = [v for run in runs[0::2] for v in run]
-    odd = [v for run in runs[1::2] for v in run]
+def flat(runs: list[list[float]]) -> list[float]:
+    return [value for run in runs for value in run]
+
+
+def half_ratio(runs: list[list[float]]) -> float:
+    """Median of the even runs' values over the odd runs': an A/A ratio, the noise floor of the others."""
+    even, odd = flat(runs[0::2]), flat(runs[1::2])
     return statistics.median(even) / statistics.median(odd) if even and odd else float("nan")
 
 

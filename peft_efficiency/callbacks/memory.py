@@ -8,7 +8,7 @@ from peft_efficiency.callbacks.base import MeasurementCallback
 from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.trackers.distributed import gather_objects, rank
 from peft_efficiency.trackers.memory import MemoryPeaks, MemoryTracker, cuda_parameter_devices, summarize_peaks
-from peft_efficiency.trackers.training_state import GradientProbe, TrainingState, read_training_state
+from peft_efficiency.trackers.training_state import GradientProbe, read_training_state
 
 STATE_PARTS = ("weights_bytes", "trainable_weights_bytes", "frozen_weights_bytes", "gradients_bytes",
                "optimizer_state_bytes", "training_state_bytes")
@@ -53,8 +53,7 @@ class MemoryMeasure(Measure):
         # internal state
         self.tracker = MemoryTracker()
         self.probe = GradientProbe()
-        self.training_state: TrainingState | None = None
-        self._training_state_dict: dict[str, Any] | None = None  # its dict form, built once (it never changes)
+        self.training_state: dict[str, Any] | None = None  # TrainingState.to_dict(), read once per session
         self.wants_live_objects = False
         self.pending_reason = NOT_YET
 
@@ -62,7 +61,7 @@ class MemoryMeasure(Measure):
         self.tracker = MemoryTracker()
         devices = cuda_parameter_devices(model) if model is not None else set()
         self.tracker.start(getattr(args, "device", None), devices)
-        self.training_state, self._training_state_dict, self.pending_reason = None, None, NOT_YET
+        self.training_state, self.pending_reason = None, NOT_YET
         self.wants_live_objects = model is not None
         if model is not None:
             self.probe.attach(model)
@@ -76,8 +75,7 @@ class MemoryMeasure(Measure):
                                    f"{step} (created lazily?); the training state is read at the first step end that has one")
             return
         self.wants_live_objects = False
-        self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step)
-        self._training_state_dict = self.training_state.to_dict()
+        self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step).to_dict()
 
     def step_end(self) -> None:
         if self.tracker.needs_sampling:
@@ -88,7 +86,7 @@ class MemoryMeasure(Measure):
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         mine = self.tracker.peaks(rank())
-        my_state = self._training_state_dict
+        my_state = self.training_state
         if collective:
             gathered = gather_objects({"peaks": mine.to_dict(), "state": my_state})
             per_rank, states = [MemoryPeaks(**g["peaks"]) for g in gathered], [g["state"] for g in gathered]

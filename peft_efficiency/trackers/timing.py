@@ -12,17 +12,9 @@ from typing import Any
 import torch
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks; None for no values.
-
-    Sorts a copy: O(n log n) per call. For step times over a whole run use `StepTimeStats`, whose reads cost
-    the same whatever the run's length.
-    """
-    return sorted_percentile(sorted(values), q)
-
-
 def sorted_percentile(ordered: list[float], q: float) -> float | None:
-    """`percentile` of values already in ascending order (constant work)."""
+    """The q-th percentile (0-100) of values in ascending order, linear between closest ranks (numpy's default);
+    None for no values. Constant work."""
     if not ordered:
         return None
     position = (len(ordered) - 1) * q / 100.0

@@ -51,8 +51,12 @@ class BatchCounter:
 
     Padded rows (a 2-D `attention_mask`): one sequence per row, tokens = `attention_mask.sum()`. Padding-free
     rows (no mask): the documents delimited by `cu_seq_lens_q`, else by `position_ids` restarting at 0, else one
-    sequence per row; tokens = every position. Counts derived from tensors stay on the batch's device until
-    `read()`, so counting never syncs a step. Forward passes in eval mode are not counted.
+    sequence per row; tokens = every position. Counts derived from GPU tensors stay on the device until
+    `read()`, so counting never syncs a step (CPU tensors are read at once). Forward passes in eval mode are not
+    counted.
+
+    Cost per padded batch: one reduction (the row lengths, `count_nonzero`); the token and square sums of those
+    lengths are folded in at the next read, or every PENDING_LENGTHS_LIMIT batches.
     """
 
     def __init__(self) -> None:
@@ -87,6 +91,8 @@ class BatchCounter:
         return tensor.device.type == "cpu"
 
     def _add(self, name: str, value: int | torch.Tensor) -> None:
+        if isinstance(value, torch.Tensor) and self.readable_without_sync(value):
+            value = int(value)
         if not isinstance(value, torch.Tensor):
             self._host[name] += value
             return
@@ -126,13 +132,7 @@ class BatchCounter:
         mask = kwargs.get("attention_mask")
         if isinstance(mask, torch.Tensor) and mask.dim() == 2:
             self._add("samples", rows)
-            lengths = torch.count_nonzero(mask, dim=1)
-            if self.readable_without_sync(lengths):  # sum on the host at once
-                values = lengths.tolist()
-                self._add("tokens", sum(values))
-                self._add("sequence_square_sum", sum(n * n for n in values))
-                return
-            self._pending_lengths.append(lengths)
+            self._pending_lengths.append(torch.count_nonzero(mask, dim=1))
             if len(self._pending_lengths) >= PENDING_LENGTHS_LIMIT:
                 self._fold_lengths()
             return
@@ -154,7 +154,7 @@ class BatchCounter:
         self._add("sequence_square_sum", rows * width * width)
 
     def _fold_lengths(self) -> None:
-        """Add the pending row lengths to the token and square sums (on their device: no sync)."""
+        """Add the pending row lengths to the token and square sums (on a GPU they stay there: no sync)."""
         if not self._pending_lengths:
             return
         device = self._pending_lengths[0].device
