@@ -5,12 +5,15 @@ arm is compared with the plain Trainer logging as often (the Trainer's own per-l
 
 Step time comes from an independent probe callback (perf_counter from one on_step_end to the next, so the callback's
 step hooks and its logging work are inside the interval), after `--warmup` steps; `train()` wall time around the call.
-Ratios are against the plain Trainer; "own overhead" is the callback's self-reported `efficiency/overhead_seconds`,
+Each ratio pairs the runs of one repeat (arm run i over the plain Trainer's run i, logging as often) and gives the
+median over repeats with the lowest and highest beside it; the noise floor pairs the plain Trainer's consecutive
+repeats with each other (an A/A ratio). "own overhead" is the callback's self-reported `efficiency/overhead_seconds`,
 and "where" splits it (report section `overhead`): microseconds per step in step events and in the forward
 pre-hook, and per log.
 
     python bench/overhead.py                 # tiny BERT (fast steps) and all-MiniLM-L6-v2 (real weights if installed)
-    python bench/overhead.py --repeats 5 --steps 100 --skip-minilm
+    python bench/overhead.py --repeats 8 --steps 100 --skip-minilm
+    python bench/overhead.py --repeats 3 --skip-tiny
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")  # report_to="codecarbon" builds its tracker with codecarbon's defaults
 
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
@@ -130,34 +134,46 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
             if overhead is not None:
                 own[arm].append(overhead)
     print(f"{name}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs per arm, interleaved; first {warmup} steps "
-          "left out; ratios against the plain Trainer logging as often")
-    print(f"  {'arm':<46} {'step p50':>10} {'ratio':>7} {'train() wall':>13} {'ratio':>7} {'own overhead':>13}  "
-          "where: step events, forward hook (us/step), logs (us/log)")
+          "left out; each ratio is the median over repeats of (this arm's run / the plain Trainer's run logging as "
+          "often, in the same repeat), [lowest - highest] beside it")
+    print(f"  {'arm':<46} {'step p50':>10} {'ratio':>7} {'range':>13} {'train() wall':>13} {'ratio':>7} {'range':>13} "
+          f"{'own overhead':>13}  where: step events, forward hook (us/step), logs (us/log)")
     for arm in arms:
         base = baseline_of(arm)
         step, wall = statistics.median(flat(step_runs[arm])), statistics.median(walls[arm])
-        step_ratio = step / statistics.median(flat(step_runs[base]))
-        wall_ratio = wall / statistics.median(walls[base])
+        step_ratios = paired_ratios([statistics.median(run) for run in step_runs[arm]], [statistics.median(run) for run in step_runs[base]])
+        wall_ratios = paired_ratios(walls[arm], walls[base])
         mine = f"{statistics.median(o['overhead_seconds'] for o in own[arm]):.4f} s" if own[arm] else "-"
-        print(f"  {arm:<46} {step * 1000:8.2f}ms {step_ratio:7.3f} {wall:11.2f} s {wall_ratio:7.3f} {mine:>13}  {where(own[arm], steps)}")
+        print(f"  {arm:<46} {step * 1000:8.2f}ms {summary(step_ratios)} {wall:11.2f} s {summary(wall_ratios)} {mine:>13}  "
+              f"{where(own[arm], steps)}")
     for arm in (a for a in arms if ARMS[a][:2] == ([], None)):
-        print(f"  noise floor, {arm} against itself (even / odd runs): step p50 {half_ratio(step_runs[arm]):.3f}, "
-              f"train() wall {half_ratio([[w] for w in walls[arm]]):.3f}")
+        step_medians = [statistics.median(run) for run in step_runs[arm]]
+        print(f"  noise floor, {arm} against itself (each run / the next repeat's): step p50 "
+              f"{summary(paired_ratios(step_medians[1:], step_medians[:-1])).strip()}, train() wall "
+              f"{summary(paired_ratios(walls[arm][1:], walls[arm][:-1])).strip()}")
     if WITH_ENERGY in arms and CODECARBON in arms:
-        step_ratio = statistics.median(flat(step_runs[WITH_ENERGY])) / statistics.median(flat(step_runs[CODECARBON]))
-        wall_ratio = statistics.median(walls[WITH_ENERGY]) / statistics.median(walls[CODECARBON])
-        print(f"  both measuring energy, EfficiencyCallback + energy / report_to=\"codecarbon\": step p50 {step_ratio:.3f}, "
-              f"train() wall {wall_ratio:.3f}")
+        step_ratios = paired_ratios([statistics.median(run) for run in step_runs[WITH_ENERGY]],
+                                    [statistics.median(run) for run in step_runs[CODECARBON]])
+        print(f"  both measuring energy, EfficiencyCallback + energy / report_to=\"codecarbon\": step p50 "
+              f"{summary(step_ratios).strip()}, train() wall {summary(paired_ratios(walls[WITH_ENERGY], walls[CODECARBON])).strip()}")
+
+
+def paired_ratios(values: list[float], bases: list[float]) -> list[float]:
+    """Run i of an arm over run i of its baseline: runs of one repeat are minutes apart at most, so slow drifts of a
+    shared machine (other tenants, clock speed) mostly cancel, which pooling all runs of each arm does not do."""
+    return [value / base for value, base in zip(values, bases)]
+
+
+def summary(ratios: list[float]) -> str:
+    """Median ratio and its [lowest - highest] over repeats."""
+    if not ratios:
+        return f"{'-':>7} {'':>13}"
+    span = f"[{min(ratios):.3f}-{max(ratios):.3f}]"
+    return f"{statistics.median(ratios):7.3f} {span:>13}"
 
 
 def flat(runs: list[list[float]]) -> list[float]:
     return [value for run in runs for value in run]
-
-
-def half_ratio(runs: list[list[float]]) -> float:
-    """Median of the even runs' values over the odd runs': an A/A ratio, the noise floor of the others."""
-    even, odd = flat(runs[0::2]), flat(runs[1::2])
-    return statistics.median(even) / statistics.median(odd) if even and odd else float("nan")
 
 
 def where(overheads: list[dict], steps: int) -> str:
@@ -175,11 +191,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="steps per run of the tiny model (MiniLM runs a quarter)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--skip-minilm", action="store_true")
+    parser.add_argument("--skip-tiny", action="store_true")
     options = parser.parse_args()
     hf_logging.set_verbosity_error()
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
     arms = list(ARMS)
-    compare(tiny_model, 1000, options.steps, 16, 64, options.repeats, options.warmup, arms)
+    if not options.skip_tiny:
+        compare(tiny_model, 1000, options.steps, 16, 64, options.repeats, options.warmup, arms)
     if not options.skip_minilm:
         compare(minilm_model, 30522, max(options.steps // 4, options.warmup + 5), 16, 128, options.repeats, options.warmup, arms)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from peft_efficiency.callbacks.base import MeasurementCallback
@@ -13,6 +14,7 @@ from peft_efficiency.trackers.training_state import GradientProbe, read_training
 STATE_PARTS = ("weights_bytes", "trainable_weights_bytes", "frozen_weights_bytes", "gradients_bytes",
                "optimizer_state_bytes", "training_state_bytes")
 NOT_YET = "not read yet: no optimizer step has ended in this session"
+LOG_READ_SECONDS = 1.0  # logs closer together than this reuse the last read (checkpoints, phase switches, end: always read)
 CPU_ACTIVATIONS = ("CUDA only: without CUDA allocator statistics the peak is process RSS, which the Python/torch "
                    "runtime dominates, so peak minus training state would not be the activations")
 
@@ -33,7 +35,10 @@ class MemoryCallback(MeasurementCallback):
     at the end of the first optimizer step of each train() session (so again after a resume):
     `efficiency/weights_bytes`, `efficiency/gradients_bytes`, `efficiency/optimizer_state_bytes` and their sum
     `efficiency/training_state_bytes`, summed over processes at checkpoints and at the end (this process's own at
-    other logs). `efficiency/activation_peak_bytes` (CUDA only) is the training CUDA peak allocated minus the
+    other logs). Logs less than LOG_READ_SECONDS apart repeat the figures of the last read (at `logging_steps=1`
+    on fast steps reading at every step would cost more than the step's other bookkeeping); the peaks themselves
+    are kept by the kernel and the allocator, so checkpoints, train/eval switches and the end read them exactly.
+    `efficiency/activation_peak_bytes` (CUDA only) is the training CUDA peak allocated minus the
     training state, max over processes. A figure that cannot be read is absent; `memory.unavailable` says why.
 
     Example: `Trainer(..., callbacks=[MemoryCallback()])`
@@ -56,12 +61,13 @@ class MemoryMeasure(Measure):
         self.training_state: dict[str, Any] | None = None  # TrainingState.to_dict(), read once per session
         self.wants_live_objects = False
         self.pending_reason = NOT_YET
+        self._last_log: tuple[float, dict[str, Any]] | None = None  # (when a log last read the peaks, its figures)
 
     def start(self, args: Any, state: Any, model: Any) -> None:
         self.tracker = MemoryTracker()
         devices = cuda_parameter_devices(model) if model is not None else set()
         self.tracker.start(getattr(args, "device", None), devices)
-        self.training_state, self.pending_reason = None, NOT_YET
+        self.training_state, self.pending_reason, self._last_log = None, NOT_YET, None
         self.wants_live_objects = model is not None
         if model is not None:
             self.probe.attach(model)
@@ -74,7 +80,7 @@ class MemoryMeasure(Measure):
             self.pending_reason = (f"no {'optimizer' if optimizer is None else 'model'} at the end of optimizer step "
                                    f"{step} (created lazily?); the training state is read at the first step end that has one")
             return
-        self.wants_live_objects = False
+        self.wants_live_objects, self._last_log = False, None
         self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step).to_dict()
 
     def step_end(self) -> None:
@@ -83,10 +89,14 @@ class MemoryMeasure(Measure):
 
     def phase_changed(self, phase: str) -> None:
         self.tracker.switch_phase(phase)
+        self._last_log = None
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
+        if not (final or collective) and self._last_log is not None and time.monotonic() - self._last_log[0] < LOG_READ_SECONDS:
+            return dict(self._last_log[1])  # a log soon after the last read: its figures (and the section) stand
         mine = self.tracker.peaks(rank())
         my_state = self.training_state
+        self._last_log = None
         if collective:
             gathered = gather_objects({"peaks": mine.to_dict(), "state": my_state})
             per_rank, states = [MemoryPeaks(**g["peaks"]) for g in gathered], [g["state"] for g in gathered]
@@ -104,6 +114,8 @@ class MemoryMeasure(Measure):
                    "efficiency/eval_peak_rss_bytes": section["eval_peak_rss_bytes"]}
         figures.update({f"efficiency/{key}": section[key] for key in (*STATE_PARTS, "activation_peak_bytes")
                         if key not in ("trainable_weights_bytes", "frozen_weights_bytes")})
+        if not collective:
+            self._last_log = (time.monotonic(), dict(figures))
         return figures
 
     def close(self) -> None:

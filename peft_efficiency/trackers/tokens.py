@@ -56,7 +56,7 @@ class BatchCounter:
     counted.
 
     Cost per padded batch: one reduction (the row lengths, `count_nonzero`); the token and square sums of those
-    lengths are folded in at the next read, or every PENDING_LENGTHS_LIMIT batches.
+    lengths are folded in at the next read, or every PENDING_LENGTHS_LIMIT batches (on the CPU as host ints).
     """
 
     def __init__(self) -> None:
@@ -155,12 +155,17 @@ class BatchCounter:
 
     def _fold_lengths(self) -> None:
         """Add the pending row lengths to the token and square sums (on a GPU they stay there: no sync)."""
-        if not self._pending_lengths:
+        pending, self._pending_lengths = self._pending_lengths, []
+        if not pending:
             return
-        device = self._pending_lengths[0].device
+        if all(self.readable_without_sync(part) for part in pending):  # a few thousand ints at most: summed on the host
+            values = [value for part in pending for value in part.tolist()]
+            self._add("tokens", sum(values))
+            self._add("sequence_square_sum", sum(value * value for value in values))
+            return
+        device = pending[0].device
         with torch.no_grad():
-            lengths = torch.cat([part.to(device) for part in self._pending_lengths]).to(torch.int64)
-            self._pending_lengths.clear()
+            lengths = torch.cat([part.to(device) for part in pending]).to(torch.int64)
             self._add("tokens", lengths.sum())
             self._add("sequence_square_sum", (lengths * lengths).sum())
 
