@@ -40,6 +40,7 @@ class LedgerTracker:
     def __init__(self, **kwargs):
         self.kwargs = kwargs
         self.ledger: list[tuple[str, float, str]] = []
+        self.spans: list[tuple[str, float, float]] = []  # (task, started, stopped) of each reading
         self.task: str | None = None
         self.task_started = 0.0
         self.overlaps = 0
@@ -68,6 +69,7 @@ class LedgerTracker:
             time.sleep(0.001)  # widen the window in which another thread could come in
             kwh = (len(self.ledger) + 1) * 1e-7
             self.ledger.append((self.task, kwh, threading.current_thread().name))
+            self.spans.append((self.task, self.task_started, time.perf_counter()))
             data = emissions(kwh, time.perf_counter() - self.task_started)
             self.task = None
             return data
@@ -242,3 +244,49 @@ def test_checkpoint_saving_is_booked_apart_and_reported_with_readings(ledger):
     assert section["train"]["readings"] == 7 + 2 and section["eval"]["readings"] == 1
     assert all(is_energy_part(section[phase]) for phase in PHASES)
     assert not is_energy_part({"energy_kwh": 1.0, "readings": 2.5})
+
+
+def test_in_a_training_run_every_eval_set_is_evaluation_energy_and_the_logs_carry_joules_and_grams(ledger, tmp_path,
+                                                                                                   monkeypatch):
+    """Two eval sets, evaluated at steps 2 and 4. Ground truth for the phase: when `Trainer.evaluate` really ran
+    (timed by a wrapper); every reading whose interval overlaps an evaluation must be booked as evaluation. The
+    logged joules and grams are the report's kWh x 3.6e6 and kg x 1000, and survive the Trainer's 4-decimal print
+    (the fake's readings are 1e-7 kWh apart, which kWh would print as 0)."""
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import metrics_format
+
+    from foundation_helpers import classification_dataset, tiny_bert, training_args
+    from peft_efficiency import EfficiencyCallback
+    from peft_efficiency.report import load_report
+
+    evaluations: list[tuple[float, float]] = []
+    evaluate = Trainer.evaluate
+
+    def timed_evaluate(self, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return evaluate(self, *args, **kwargs)
+        finally:
+            evaluations.append((began, time.perf_counter()))
+
+    monkeypatch.setattr(Trainer, "evaluate", timed_evaluate)
+    sets = {"a": classification_dataset(8, seed=5), "b": classification_dataset(8, seed=6)}
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=4, eval_strategy="steps", eval_steps=2),
+                      train_dataset=classification_dataset(24), eval_dataset=sets,
+                      callbacks=[EfficiencyCallback(quality_metric="eval_a_loss")])
+    metrics = trainer.train().metrics
+    fake = ledger[0]
+    assert len(evaluations) == 6  # at steps 2 and 4: evaluate() over the dict, which calls evaluate() for each set
+    overlapping = [task for task, started, stopped in fake.spans
+                   if any(started < end and begin < stopped for begin, end in evaluations)]
+    assert overlapping and set(overlapping) == {"eval"}
+    report, truth = load_report(tmp_path), fake.per_phase()
+    energy = report["energy"]
+    assert energy["status"] == "measured"
+    assert energy["energy_kwh"] == pytest.approx(truth["train"][0], rel=1e-12)
+    assert energy["eval"]["energy_kwh"] == pytest.approx(truth["eval"][0], rel=1e-12)
+    assert metrics["efficiency/energy_joules"] == pytest.approx(energy["energy_kwh"] * 3.6e6, rel=1e-12)
+    assert metrics["efficiency/co2_grams"] == pytest.approx(energy["co2_kg"] * 1000, rel=1e-12)
+    assert metrics["efficiency/eval_energy_joules"] == pytest.approx(truth["eval"][0] * 3.6e6, rel=1e-12)
+    printed = metrics_format(metrics)  # what trainer.log_metrics prints: floats rounded to 4 decimals
+    assert float(printed["efficiency/energy_joules"]) > 0 and float(printed["efficiency/co2_grams"]) > 0

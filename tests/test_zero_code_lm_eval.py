@@ -93,6 +93,20 @@ def test_the_literal_lm_eval_command_finds_bibleqa(tiny_model: Path, data_dir: P
 
 
 @pytest.mark.slow
+def test_lm_eval_under_run_finds_bibleqa_where_the_hook_is_otherwise_off(tiny_model: Path, data_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """With the start-up hook off, lm-eval 0.4 alone does not know bibleqa; `peft-efficiency run -- lm_eval ...` does."""
+    command = ["lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "bibleqa", "--limit", "2"]
+    env = _env(PEFT_EFFICIENCY_DATA_DIR=str(data_dir), PEFT_EFFICIENCY_STARTUP="0")
+    alone = subprocess.run([*command, "--output_path", str(tmp_path / "alone")], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert alone.returncode != 0 and "bibleqa" in alone.stderr + alone.stdout
+    out = tmp_path / "results"
+    _run([str(BIN / "peft-efficiency"), "run", "--no-energy", "--", *command, "--output_path", str(out)], cwd=tmp_path, env=env)
+    assert _results(out)["n-samples"]["bibleqa"]["effective"] == 2
+
+
+@pytest.mark.slow
 def test_the_users_include_path_is_honoured_and_wins_a_name_clash(tiny_model: Path, user_tasks: Path, data_dir: Path,
                                                                   tmp_path: Path) -> None:
     out = tmp_path / "results"

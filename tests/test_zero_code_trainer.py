@@ -1,6 +1,6 @@
 """No code change, Trainer side: an unmodified Hugging Face-style script (it never imports peft_efficiency) measured
-through `peft-efficiency run` and through `--report_to peft_efficiency`, the `trl sft` command line, and
-`accelerate launch` with two CPU processes. Every case is a real subprocess of the installed environment."""
+through `peft-efficiency run` and through `--report_to peft_efficiency`, the `trl sft` command line (with
+`--report_to`, and under `run` with LoRA), and `accelerate launch` and `torchrun` with two CPU processes. Every case is a real subprocess of the installed environment."""
 
 from __future__ import annotations
 
@@ -178,6 +178,45 @@ def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
     report = load_report(out)
     assert report["run"]["status"] == "completed" and report["time"]["steps"] == 2
     assert report["time"]["tokens"] > 0 and report["params"]["trainable"] == report["params"]["total"]
+
+
+def test_run_trl_sft_with_lora_reports_peft_s_count(tmp_path: Path) -> None:
+    """`peft-efficiency run -- trl sft --use_peft ...` with the start-up hook otherwise off: run switches it on for
+    the command; the SFTTrainer it builds is measured, with peft's own trainable and total counts."""
+    from harness_helpers import tiny_llama, tiny_tokenizer
+    from peft import LoraConfig, get_peft_model
+
+    texts = [f"Q: Who was the first man?\n\nA: Adam, verse {i}" for i in range(8)]
+    model_dir, data_dir, out = tmp_path / "tiny-llama", tmp_path / "data", tmp_path / "out"
+    tokenizer = tiny_tokenizer(texts * 5)
+    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data_dir.mkdir()
+    (data_dir / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    _run([str(BIN / "peft-efficiency"), "run", "--no-energy", "--method", "lora", "--", "trl", "sft",
+          "--model_name_or_path", str(model_dir), "--dataset_name", str(data_dir), "--output_dir", str(out),
+          "--max_length", "32", "--bf16", "false", "--use_peft", "--lora_r", "4", "--lora_alpha", "8",
+          "--lora_target_modules", "q_proj", "v_proj", "--report_to", "none", *TRAIN_FLAGS],
+         cwd=tmp_path, env=_env(PEFT_EFFICIENCY_STARTUP="0"))
+    reference = get_peft_model(tiny_llama(vocab_size=len(tokenizer)),
+                               LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    report = load_report(out)
+    assert report["run"]["status"] == "completed" and report["run"]["method"] == "lora" and report["time"]["steps"] == 2
+    assert [report["params"]["trainable"], report["params"]["total"]] == list(reference.get_nb_trainable_parameters())
+
+
+def test_run_under_torchrun_with_two_cpu_processes(script: Path, tmp_path: Path) -> None:
+    """`peft-efficiency run -- torchrun --nproc_per_node 2 ...` (the hook otherwise off): both workers get the
+    callback, one report, the samples summed over ranks."""
+    out = tmp_path / "out"
+    env = _env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PEFT_EFFICIENCY_STARTUP="0")
+    _run([str(BIN / "peft-efficiency"), "run", "--no-energy", "--", "torchrun", "--standalone", "--nproc_per_node", "2",
+          str(script), "--output_dir", str(out), *TRAIN_FLAGS, "--max_steps", "-1", "--num_train_epochs", "1"],
+         cwd=tmp_path, env=env)
+    report = load_report(out)
+    assert report["run"]["status"] == "completed" and report["run"]["world_size"] == 2
+    assert [r["rank"] for r in report["memory"]["per_rank"]] == [0, 1]
+    assert report["time"]["steps"] == 2 and report["time"]["samples"] == 16
 
 
 def test_run_under_accelerate_launch_with_two_cpu_processes(script: Path, tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ class MemoryMeasure(Measure):
         self.training_state, self.pending_reason, self._last_log = None, NOT_YET, None
         self.wants_live_objects = model is not None
         if model is not None:
-            self.probe.attach(model)
+            self.probe.attach()
         else:
             self.pending_reason = "the Trainer passed no model at train begin"
 
@@ -166,6 +166,6 @@ def summarize_training_state(states: list[dict[str, Any] | None], peaks: list[Me
         "optimizer_state_by_key": by_key,
         "per_rank": read,
         "method": "read once from the live model and optimizer at the end of the first optimizer step of each "
-                  "train() session; gradients: the .grad tensors autograd filled in that step (one-shot hooks)",
+                  "train() session; gradients: the .grad tensors present when the optimizer stepped (optimizer step pre-hook)",
     }
     return section

@@ -2,18 +2,19 @@
 
 What a run must hold between steps, whatever the device, apart from activations and allocator slack:
 
-- weights: every parameter's bytes as stored (a shared tensor once; a 4-bit weight as its packed uint8 storage;
-  under DeepSpeed ZeRO-3 this rank's partition `ds_tensor`), by dtype, trainable and frozen apart;
-- gradients: the `.grad` tensors autograd actually allocated during the first optimizer step, seen by a one-shot
-  hook on each trainable parameter (`register_post_accumulate_grad_hook`, removed once read: no per-step cost);
-  the Trainer frees them (`zero_grad(set_to_none=True)`) before `on_step_end`, so they cannot be read there;
+- weights: every parameter's bytes as stored on this process (a shared tensor once; a 4-bit weight as its packed
+  uint8 storage; under DeepSpeed ZeRO-3 this rank's partition `ds_tensor`; under FSDP2 this rank's shard of each
+  DTensor; under FSDP1 its flat shards, padding included), by dtype, trainable and frozen apart;
+- gradients: the `.grad` tensors present when the optimizer takes its first step after `GradientProbe.attach()`,
+  read by a global optimizer step pre-hook (removed once read: no per-step cost); the Trainer frees them
+  (`zero_grad(set_to_none=True)`) before `on_step_end`, so they cannot be read there;
 - optimizer state: the sum over the tensors of `optimizer.state` (AdamW: `exp_avg`, `exp_avg_sq` and a 4-byte
   `step` per parameter tensor; SGD with momentum: `momentum_buffer`; Adafactor: row and column factors). Python
   numbers in the state (Adafactor's `step`) are bookkeeping and hold no tensor memory; any other non-tensor value
   makes the figure unavailable, with the reason.
 
 Example:
-    probe = GradientProbe(); probe.attach(model)          # before the first backward
+    probe = GradientProbe(); probe.attach()               # before the first optimizer step
     ...                                                   # first optimizer step
     state = read_training_state(model, optimizer, probe)  # TrainingState(weights_bytes=..., ...)
 """
@@ -24,14 +25,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 NUMBERS = (bool, int, float, type(None))
 
 
 def tensor_bytes(tensor: torch.Tensor) -> int:
-    """Bytes of `tensor`'s elements as stored (a ZeRO-3 parameter: its partition on this rank)."""
+    """Bytes of `tensor`'s elements as stored on this rank (a ZeRO-3 parameter: its partition; a DTensor, as FSDP2
+    and tensor parallelism shard them: its local shard, where `numel()` would give the whole tensor's size)."""
     stored = getattr(tensor, "ds_tensor", None)
     tensor = stored if isinstance(stored, torch.Tensor) else tensor
+    to_local = getattr(tensor, "to_local", None)
+    if callable(to_local):
+        tensor = to_local()
     return int(tensor.numel()) * int(tensor.element_size())
 
 
@@ -124,48 +130,62 @@ def optimizer_name(optimizer: Any) -> str:
 
 
 class GradientProbe:
-    """One-shot hooks that record the bytes of each trainable parameter's `.grad` once autograd has filled it.
+    """Records the bytes of the gradients an optimizer is about to apply, at its first step after `attach()`.
 
-    Under gradient accumulation the micro-batches add into the same tensor, so each parameter counts once.
-    `detach()` removes every hook left (called once the figure is read, and at the end of the run).
+    A global optimizer step pre-hook (`torch.optim.optimizer.register_optimizer_step_pre_hook`) reads the `.grad` of
+    every parameter in the stepping optimizer's groups: what autograd (or FSDP's reduce-scatter, into the sharded
+    parameter) left there, accumulated over the micro-batches of gradient accumulation, so each parameter counts
+    once. The Trainer sets gradients to None right after the step, before any callback sees it, hence the hook.
+    Records are kept per optimizer, and `read()` takes the Trainer's; `detach()` removes the hook (called once the
+    figure is read, and at the end of the run).
     """
 
     def __init__(self) -> None:
-        self._handles: list[Any] = []
-        self._seen: dict[int, int] = {}
+        self._handle: Any = None
+        self._seen: dict[int, tuple[int, int]] = {}  # id(optimizer) -> (bytes, tensors) at its first step
         self.unavailable: str | None = None
 
-    def attach(self, model: Any) -> None:
+    def attach(self) -> None:
         self.detach()
         self._seen = {}
         self.unavailable = None
         try:
-            for param in unique_parameters(model):
-                if param.requires_grad:
-                    self._handles.append(param.register_post_accumulate_grad_hook(self._record))
+            self._handle = register_optimizer_step_pre_hook(self._record)
         except Exception as exc:  # noqa: BLE001 - measurement never breaks training
-            self.detach()
-            self.unavailable = f"gradient hooks could not be registered ({type(exc).__name__}: {exc})"
+            self.unavailable = f"the optimizer step hook could not be registered ({type(exc).__name__}: {exc})"
 
-    def _record(self, param: torch.Tensor) -> None:
-        grad = param.grad
-        if grad is not None:
-            self._seen[id(param)] = max(self._seen.get(id(param), 0), tensor_bytes(grad))
+    def _record(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if id(optimizer) in self._seen:
+            return
+        total, tensors, seen = 0, 0, set()
+        for group in getattr(optimizer, "param_groups", []):
+            for param in group.get("params", []):
+                grad = getattr(param, "grad", None)
+                if isinstance(grad, torch.Tensor) and id(grad) not in seen:
+                    seen.add(id(grad))
+                    total, tensors = total + tensor_bytes(grad), tensors + 1
+        self._seen[id(optimizer)] = (total, tensors)
 
-    def read(self) -> tuple[int | None, int, str | None]:
-        """(bytes, tensors, why unavailable) of the gradients seen so far; then the hooks are removed."""
+    def read(self, optimizer: Any = None) -> tuple[int | None, int, str | None]:
+        """(bytes, tensors, why unavailable) of the gradients at `optimizer`'s first step (looking through a wrapper
+        such as accelerate's AcceleratedOptimizer; without one, the only optimizer seen); then the hook is removed."""
         self.detach()
         if self.unavailable:
             return None, 0, self.unavailable
-        if not self._seen:
-            return None, 0, ("no parameter's .grad was filled during the first optimizer step (a framework that keeps "
-                             "its own gradient buffers, e.g. DeepSpeed, or no trainable parameter)")
-        return sum(self._seen.values()), len(self._seen), None
+        candidates = [o for o in (optimizer, getattr(optimizer, "optimizer", None)) if o is not None]
+        found = next((self._seen[id(o)] for o in candidates if id(o) in self._seen), None)
+        if found is None and not candidates and len(self._seen) == 1:
+            found = next(iter(self._seen.values()))
+        if found is None or found[1] == 0:
+            return None, 0, ("no parameter's .grad was set when the optimizer stepped (a framework that keeps its own "
+                             "gradient buffers, e.g. DeepSpeed, an optimizer that is not a torch.optim.Optimizer, or "
+                             "no trainable parameter)")
+        return found[0], found[1], None
 
     def detach(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
 
 def read_training_state(model: Any, optimizer: Any, probe: GradientProbe, rank: int = 0, step: int | None = None) -> TrainingState:
@@ -177,7 +197,7 @@ def read_training_state(model: Any, optimizer: Any, probe: GradientProbe, rank: 
         result.weights_bytes, result.weights_by_dtype = trainable + frozen, by_dtype
     except Exception as exc:  # noqa: BLE001
         result.unavailable["weights_bytes"] = f"parameters could not be read ({type(exc).__name__}: {exc})"
-    grads, count, why = probe.read()
+    grads, count, why = probe.read(optimizer)
     result.gradients_bytes, result.gradient_tensors = grads, count
     if why:
         result.unavailable["gradients_bytes"] = why
