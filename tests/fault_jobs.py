@@ -69,7 +69,12 @@ def add_callback_crash(output_dir: str) -> dict:
     try:
         job.train()
     except RuntimeError as exc:
-        return {"raised": str(exc)}
+        import threading
+
+        from peft_efficiency.trackers.energy import SAMPLER_THREAD_NAME
+
+        samplers = sum(thread.name == SAMPLER_THREAD_NAME for thread in threading.enumerate())
+        return {"raised": str(exc), "energy_samplers_alive": samplers}
     return {"raised": None}
 
 

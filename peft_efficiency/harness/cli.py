@@ -1,6 +1,7 @@
 """`peft-efficiency tasks-path`: print the folder of the bundled lm-eval tasks.
 
-Example:
+Needed only where the start-up hook is off (`PEFT_EFFICIENCY_STARTUP=0`, `python -S`); otherwise `lm_eval` finds
+the bundled tasks by itself. Example:
     lm_eval --model hf --model_args pretrained=gpt2 --tasks bibleqa --include_path "$(peft-efficiency tasks-path)"
 """
 
