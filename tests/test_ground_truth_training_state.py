@@ -223,3 +223,24 @@ def test_an_optimizer_created_lazily_is_waited_for(tmp_path):
     assert not measure.wants_live_objects
     assert figures["efficiency/training_state_bytes"] == 4 * TOTAL * F32 + TENSORS * F32
     measure.close()
+
+
+def test_a_skipped_first_step_is_waited_for(tmp_path):
+    """fp16's GradScaler skips optimizer.step() when the gradients overflow, and the Trainer still ends the step:
+    AdamW then holds no state yet, so the reading waits for the first step the optimizer really takes."""
+    model = bert()
+    session = RunSession(str(tmp_path), owner=None, is_main=False)
+    measure = MemoryMeasure()
+    session.join(measure, SimpleNamespace(device=torch.device("cpu")), SimpleNamespace(global_step=0), model)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(**classification_dataset(4).with_format("torch")[:]).loss.backward()
+    measure.live_objects(model, optimizer, 1)  # step 1 skipped: optimizer.step() did not run
+    figures = measure.measure(final=False, collective=False)
+    assert figures["efficiency/optimizer_state_bytes"] is None and measure.wants_live_objects
+    assert "skipped step" in session.sections["memory"]["unavailable"]["training_state_bytes"]
+    optimizer.step()
+    measure.live_objects(model, optimizer, 2)
+    figures = measure.measure(final=True, collective=True)
+    assert not measure.wants_live_objects
+    assert figures["efficiency/training_state_bytes"] == 4 * TOTAL * F32 + TENSORS * F32
+    measure.close()

@@ -80,6 +80,10 @@ class MemoryMeasure(Measure):
             self.pending_reason = (f"no {'optimizer' if optimizer is None else 'model'} at the end of optimizer step "
                                    f"{step} (created lazily?); the training state is read at the first step end that has one")
             return
+        if self.probe.waits_for(optimizer):
+            self.pending_reason = (f"the optimizer has not stepped by the end of step {step} (a skipped step, e.g. fp16 "
+                                   "overflow); the training state is read at the end of the first step it takes")
+            return
         self.wants_live_objects, self._last_log = False, None
         self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step).to_dict()
 

@@ -172,15 +172,26 @@ class GradientProbe:
         self.detach()
         if self.unavailable:
             return None, 0, self.unavailable
-        candidates = [o for o in (optimizer, getattr(optimizer, "optimizer", None)) if o is not None]
-        found = next((self._seen[id(o)] for o in candidates if id(o) in self._seen), None)
-        if found is None and not candidates and len(self._seen) == 1:
-            found = next(iter(self._seen.values()))
+        found = self._first_step_of(optimizer)
         if found is None or found[1] == 0:
             return None, 0, ("no parameter's .grad was set when the optimizer stepped (a framework that keeps its own "
                              "gradient buffers, e.g. DeepSpeed, an optimizer that is not a torch.optim.Optimizer, or "
                              "no trainable parameter)")
         return found[0], found[1], None
+
+    def waits_for(self, optimizer: Any) -> bool:
+        """Whether `optimizer` (or the torch optimizer it wraps) has not stepped since `attach()`: a first step
+        skipped (fp16's GradScaler skips `step()` when gradients overflow, and the Trainer still ends the step)."""
+        inner = getattr(optimizer, "optimizer", optimizer)
+        return (self._handle is not None and isinstance(inner, torch.optim.Optimizer)
+                and self._first_step_of(optimizer) is None)
+
+    def _first_step_of(self, optimizer: Any) -> tuple[int, int] | None:
+        candidates = [o for o in (optimizer, getattr(optimizer, "optimizer", None)) if o is not None]
+        found = next((self._seen[id(o)] for o in candidates if id(o) in self._seen), None)
+        if found is None and not candidates and len(self._seen) == 1:
+            found = next(iter(self._seen.values()))
+        return found
 
     def detach(self) -> None:
         if self._handle is not None:
