@@ -12,7 +12,6 @@ from foundation_helpers import VOCAB as TINY_VOCAB
 from foundation_helpers import causal_dataset, tiny_llama
 from peft_efficiency.trackers.tokens import BatchCounter
 from test_flops import TOLERANCE, batch, build, one_thread, train_and_count  # noqa: F401 - one_thread is an autouse fixture
-from upstream_breaks import PREFIX_ON_ENCODERS_UPSTREAM_BREAK
 
 WIDTH = 64
 ROW_LENGTHS = [64, 37, 12]
@@ -26,9 +25,7 @@ def alone(architecture: str, inputs: dict, row: int, length: int) -> dict:
 
 @pytest.mark.parametrize("method", ["full", "lora", "prefix", "prompt"])
 @pytest.mark.parametrize("architecture", ["bert", "llama"])
-def test_padded_rows(architecture, method, request):
-    if architecture == "bert" and method == "prefix":
-        request.applymarker(PREFIX_ON_ENCODERS_UPSTREAM_BREAK)
+def test_padded_rows(architecture, method):
     padded = batch(architecture, len(ROW_LENGTHS), WIDTH, padded_lengths=ROW_LENGTHS)
     estimate, _, measured_padded = train_and_count(build(architecture, method), [padded])
     rows = [alone(architecture, padded, i, n) for i, n in enumerate(ROW_LENGTHS)]

@@ -18,7 +18,6 @@ from transformers import (
     RobertaForSequenceClassification,
 )
 
-from upstream_breaks import PREFIX_ON_ENCODERS_UPSTREAM_BREAK
 from peft_efficiency.methods import (
     MethodError,
     MethodUnavailableError,
@@ -114,7 +113,6 @@ def test_prompt_tuning_on_causal_lm_trains_only_the_prompt() -> None:
     assert trainable(model) == 3 * H == model.get_nb_trainable_parameters()[0]
 
 
-@PREFIX_ON_ENCODERS_UPSTREAM_BREAK
 def test_prefix_tuning_is_two_vectors_per_layer_per_token() -> None:
     model = prepare_model(bert_qa(), "prefix", {"num_virtual_tokens": 4})
     assert trainable(model) == 4 * 2 * LAYERS * H + BERT_HEAD == model.get_nb_trainable_parameters()[0]
@@ -254,8 +252,7 @@ SEED_000_BERT_BASE_QA = {  # seed 000, Table III (bert-base-uncased, SQuAD)
 }
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=PREFIX_ON_ENCODERS_UPSTREAM_BREAK) if m == "prefix" else m
-                                    for m in sorted(SEED_000_BERT_BASE_QA)])
+@pytest.mark.parametrize("method", sorted(SEED_000_BERT_BASE_QA))
 def test_seed_000_counts_with_seed_settings(method: str) -> None:
     with torch.device("meta"):
         model = prepare_model(BertForQuestionAnswering(BertConfig()), method)  # BertConfig() is bert-base-uncased

@@ -11,7 +11,6 @@ import pytest
 from peft_efficiency.recipe_kit.config import load_recipe_config
 from peft_efficiency.report import load_report
 from recipe_helpers import RECIPES_DIR, grid_cases, load_recipe, recipe_names
-from upstream_breaks import PREFIX_ON_ENCODERS_UPSTREAM_BREAK
 
 EXPECTED_RECIPES = {"squad_bert", "boolq_sl_bertic", "imdb_tinybert", "bibleqa_gpt2", "imdb_roberta"}
 
@@ -23,9 +22,7 @@ def test_every_seed_has_a_recipe_with_readme_and_grid() -> None:
         assert (RECIPES_DIR / name / "configs" / "defaults.json").is_file(), name
 
 
-@pytest.mark.parametrize("recipe, entry", [
-    pytest.param(recipe, entry, marks=PREFIX_ON_ENCODERS_UPSTREAM_BREAK) if entry == "prefix" else (recipe, entry)
-    for recipe, entry in grid_cases()])
+@pytest.mark.parametrize("recipe, entry", grid_cases())
 def test_smoke_run_writes_a_report(recipe: str, entry: str, data_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / entry
     code = load_recipe(recipe).main(["--method", entry, "--smoke", "--data-dir", str(data_dir), "--output-dir", str(out)])
@@ -112,7 +109,7 @@ def test_squad_postprocess_recovers_gold_spans_from_oracle_logits(data_dir: Path
     assert shifted == preds
 
 
-@pytest.mark.parametrize("method, options", [pytest.param("prefix", {"num_virtual_tokens": 4}, marks=PREFIX_ON_ENCODERS_UPSTREAM_BREAK),
+@pytest.mark.parametrize("method, options", [("prefix", {"num_virtual_tokens": 4}),
                                              ("prompt", {"num_virtual_tokens": 4}),
                                              ("lora", {})])
 def test_usable_length_is_the_longest_input_the_prepared_model_accepts(method: str, options: dict) -> None:
