@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from foundation_helpers import classification_dataset, tiny_bert, training_args
 from peft_efficiency import EfficiencyCallback
@@ -23,14 +25,31 @@ def test_every_eval_set_is_kept_and_timed_as_evaluation(tmp_path):
     assert report["time"]["eval_seconds"] >= runtimes
 
 
+class SlowStepsLoggingLikeTheEnd(TrainerCallback):
+    """50 ms more per step (so step time dominates the Trainer's own set-up), and at step 2 a log carrying the keys
+    of train()'s final metrics, as a user's own log may."""
+
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        time.sleep(0.05)
+        if state.global_step == 2 and self.trainer is not None:
+            self.trainer.log({"train_loss": 1.0, "total_flos": 5.0, "train_runtime": 0.1})
+
+
 def test_the_end_of_training_is_train_end_not_a_log_key(tmp_path):
-    # With include_num_input_tokens_seen every log carries train_runtime: it must not end the measurement.
+    # With include_num_input_tokens_seen every log carries train_runtime; a user's log may carry train_loss and
+    # total_flos: none of them ends the measurement.
+    slow = SlowStepsLoggingLikeTheEnd()
     trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=8, logging_steps=1,
                                                            include_num_input_tokens_seen="non_padding"),
-                      train_dataset=classification_dataset(48), callbacks=[EfficiencyCallback(energy=False)])
+                      train_dataset=classification_dataset(48), callbacks=[slow, EfficiencyCallback(energy=False)])
+    slow.trainer = trainer
     metrics = trainer.train().metrics
     report = load_report(tmp_path)
-    assert report["time"]["train_seconds"] == pytest.approx(metrics["train_runtime"], rel=0.25)
+    assert report["time"]["train_seconds"] >= 8 * 0.05
+    assert report["time"]["train_seconds"] == pytest.approx(metrics["train_runtime"], rel=0.1)
     assert report["time"]["samples"] == 8 * 4 and report["time"]["steps"] == 8
     assert metrics["efficiency/train_seconds"] == report["time"]["train_seconds"]
 

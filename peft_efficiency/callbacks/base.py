@@ -135,11 +135,10 @@ class MeasurementCallback(TrainerCallback):
         if session is None or logs is None or any(key.startswith("eval_") for key in logs):
             return  # (evaluate()'s own log is made inside the evaluation)
         began = time.perf_counter()
-        # train()'s last log (its metrics): the training loop is over, what follows (best-model loading, checkpoint
-        # clean-up) is not training time; figures are final except energy, which on_train_end reads once stopped.
-        session.end_of_training_log = "train_loss" in logs and "total_flos" in logs
-        if session.end_of_training_log:
-            session.clock.stop()
+        # Logs after training was told to stop (DefaultFlowCallback at max_steps, or early stopping): the last step's
+        # and train()'s own, whose metrics go to the backends; they get a provisional energy reading. The end of the
+        # measurement is on_train_end (or the crash path), never a key seen in a log.
+        session.end_of_training_log = bool(control.should_training_stop)
         figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
         inject(logs, state, figures)
         session.final_logs = logs

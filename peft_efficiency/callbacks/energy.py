@@ -94,7 +94,8 @@ class EnergyMeasure(Measure):
         return {phase: summary[phase] for phase in PHASES if summary[phase] is not None}
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
-        """Read at the end (tracker stopped), and provisionally at train()'s last log so backends get it."""
+        """Read at the end (tracker stopped), and provisionally at the logs after training was told to stop (the last
+        step's and train()'s own), so the backends get it."""
         if not final and not self.session.end_of_training_log:
             return {}
         if self.tracker is not None:
