@@ -129,6 +129,30 @@ def test_sft_trainer_samples_are_the_documents_the_model_saw(tmp_path, mode):
         assert counts.samples > counts.rows == 4  # one row per step, several documents in each
 
 
+@pytest.mark.parametrize("mode", sorted(SFT_MODES))
+def test_one_epoch_of_sft_reports_every_document_of_the_data_set_once(tmp_path, mode):
+    """Ground truth from the data set itself, not from the model's input: one epoch trains on each of its 32
+    documents once, so the report's samples are 32 (a wrapped row attends across the documents it holds, so there
+    each row is one sequence: the packed data set's row count) and its tokens the documents' token total."""
+    from trl import SFTConfig, SFTTrainer
+
+    from peft_efficiency import EfficiencyCallback
+    from peft_efficiency.report import load_report
+
+    dataset = causal_dataset(32).remove_columns(["labels", "attention_mask"])
+    dataset = dataset.map(lambda row: {"input_ids": [t for t in row["input_ids"] if t != 0]})
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    assert max(lengths) <= 32  # no document is truncated or split at max_length 32
+    config = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_train_epochs=1, report_to=[],
+                       use_cpu=True, save_strategy="no", disable_tqdm=True, **SFT_MODES[mode])
+    trainer = SFTTrainer(model=tiny_llama(), args=config, train_dataset=dataset, processing_class=word_tokenizer(),
+                         callbacks=[EfficiencyCallback(energy=False)])
+    trainer.train()
+    time_section = load_report(tmp_path)["time"]
+    assert time_section["samples"] == (len(trainer.train_dataset) if mode == "wrapped" else len(lengths))
+    assert time_section["tokens"] == sum(lengths)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_counting_on_cuda_never_syncs():
     model = tiny_llama().cuda().train()
