@@ -83,8 +83,6 @@ def test_a_model_loaded_from_a_folder_is_named_readably_and_the_task_comes_from_
 
 
 def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_path):
-    import time
-
     from peft_efficiency.callbacks.base import MeasurementCallback
     from peft_efficiency.callbacks.measure import Measure
 
@@ -105,8 +103,11 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
             return {}
 
     out = tmp_path / "slow"
-    metrics = Trainer(model=tiny_bert(), args=training_args(out, max_steps=5), train_dataset=classification_dataset(24),
-                      callbacks=[EfficiencyCallback(energy=False), MeasurementCallback([SlowMeasure()])]).train().metrics
+    trainer = Trainer(model=tiny_bert(), args=training_args(out, max_steps=5), train_dataset=classification_dataset(24),
+                      callbacks=[EfficiencyCallback(energy=False), MeasurementCallback([SlowMeasure()])])
+    began = time.perf_counter()
+    metrics = trainer.train().metrics
+    wall = time.perf_counter() - began
     overhead = load_report(out)["overhead"]
     logs = 2  # steps 2 and 4 (logging_steps=2), then train()'s own log of its metrics
     assert 5 * 0.02 + (logs + 1) * 0.03 <= overhead["overhead_seconds"] < 5 * 0.02 + (logs + 1) * 0.03 + 0.5
@@ -118,4 +119,4 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
     assert overhead["overhead_share"] == pytest.approx(overhead["overhead_seconds"] / load_report(out)["time"]["train_seconds"])
     assert metrics["efficiency/overhead_seconds"] == overhead["overhead_seconds"]
     assert metrics["efficiency/overhead_percent"] == pytest.approx(100 * overhead["overhead_share"])
-    assert metrics["efficiency/train_seconds"] < metrics["train_runtime"] - 0.25  # the slow start-up is not training
+    assert metrics["efficiency/train_seconds"] <= wall - 0.3  # the slow start-up (inside train()) is not training
