@@ -54,6 +54,29 @@ def test_the_end_of_training_is_train_end_not_a_log_key(tmp_path):
     assert metrics["efficiency/train_seconds"] == report["time"]["train_seconds"]
 
 
+def test_work_after_trains_own_log_is_not_training(tmp_path, monkeypatch):
+    """Between train()'s log of its metrics and on_train_end the Trainer loads the best model and cleans up
+    checkpoints (here made to take 0.5 s): not training time, though the measurement ends at on_train_end."""
+    import transformers.trainer
+
+    sort_checkpoints = transformers.trainer.sort_checkpoints
+
+    def slow_clean_up(*args, **kwargs):
+        time.sleep(0.5)
+        return sort_checkpoints(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.trainer, "sort_checkpoints", slow_clean_up)
+    slow = SlowStepsLoggingLikeTheEnd()
+    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=4), train_dataset=classification_dataset(24),
+                      callbacks=[slow, EfficiencyCallback(energy=False)])
+    began = time.perf_counter()
+    metrics = trainer.train().metrics
+    wall = time.perf_counter() - began
+    assert wall >= 4 * 0.05 + 0.5
+    assert 4 * 0.05 <= metrics["efficiency/train_seconds"] <= metrics["train_runtime"] + 0.01
+    assert metrics["train_runtime"] < wall - 0.5
+
+
 def test_evaluate_after_train_in_the_same_process_adds_to_the_completed_report(tmp_path):
     trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path, max_steps=2), train_dataset=classification_dataset(24),
                       eval_dataset=classification_dataset(8, seed=5), callbacks=[EfficiencyCallback(energy=False)])

@@ -136,9 +136,12 @@ class MeasurementCallback(TrainerCallback):
             return  # (evaluate()'s own log is made inside the evaluation)
         began = time.perf_counter()
         # Logs after training was told to stop (DefaultFlowCallback at max_steps, or early stopping): the last step's
-        # and train()'s own, whose metrics go to the backends; they get a provisional energy reading. The end of the
-        # measurement is on_train_end (or the crash path), never a key seen in a log.
+        # and train()'s own, whose metrics go to the backends; they get a provisional energy reading. The measurement
+        # ends at on_train_end (or on the crash path), never at a key seen in a log; there the clock is set back to
+        # the last of these logs, train()'s own, so best-model loading and checkpoint clean-up are not training.
         session.end_of_training_log = bool(control.should_training_stop)
+        if session.end_of_training_log:
+            session.clock.loop_may_be_over()
         figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
         inject(logs, state, figures)
         session.final_logs = logs
@@ -150,7 +153,7 @@ class MeasurementCallback(TrainerCallback):
     def _measure_all(session: RunSession, final: bool, collective: bool) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         if final:
-            session.clock.stop()
+            session.clock.stop(at_loop_end=True)
         for measure in session.measures:
             try:
                 figures.update(measure.measure(final=final, collective=collective))

@@ -222,11 +222,19 @@ class PhaseClock:
     save_seconds: float = 0.0
     evaluations: int = 0
     saves: int = 0
+    loop_over_at: float | None = None  # the latest log after training was told to stop
     clock: Callable[[], float] = time.perf_counter
 
     def start(self) -> None:
         self.started = self.last_event = self.clock()
-        self.ended = None
+        self.ended = self.loop_over_at = None
+
+    def loop_may_be_over(self) -> None:
+        """A log after training was told to stop. The last such log is train()'s own (its metrics): the training
+        loop ended there, and what follows until on_train_end (best-model loading, checkpoint clean-up) is not
+        training. See `stop(at_loop_end=True)`."""
+        if self.running:
+            self.loop_over_at = self.clock()
 
     @property
     def running(self) -> bool:
@@ -252,9 +260,10 @@ class PhaseClock:
             self.save_seconds += self._since_last_event()
             self.saves += 1
 
-    def stop(self) -> None:
+    def stop(self, at_loop_end: bool = False) -> None:
+        """End the measurement now, or (`at_loop_end`, at on_train_end) at the last `loop_may_be_over()` if any."""
         if self.running:
-            self.ended = self.clock()
+            self.ended = self.loop_over_at if at_loop_end and self.loop_over_at is not None else self.clock()
 
     def elapsed_seconds(self) -> float:
         if self.started is None:
