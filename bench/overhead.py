@@ -138,22 +138,22 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
           "often, in the same repeat), [lowest - highest] beside it")
     print(f"  {'arm':<46} {'step p50':>10} {'ratio':>7} {'range':>13} {'train() wall':>13} {'ratio':>7} {'range':>13} "
           f"{'own overhead':>13}  where: step events, forward hook (us/step), logs (us/log)")
+    run_medians = {arm: [statistics.median(run) for run in runs] for arm, runs in step_runs.items()}  # one per run
     for arm in arms:
         base = baseline_of(arm)
         step, wall = statistics.median(flat(step_runs[arm])), statistics.median(walls[arm])
-        step_ratios = paired_ratios([statistics.median(run) for run in step_runs[arm]], [statistics.median(run) for run in step_runs[base]])
+        step_ratios = paired_ratios(run_medians[arm], run_medians[base])
         wall_ratios = paired_ratios(walls[arm], walls[base])
         mine = f"{statistics.median(o['overhead_seconds'] for o in own[arm]):.4f} s" if own[arm] else "-"
         print(f"  {arm:<46} {step * 1000:8.2f}ms {summary(step_ratios)} {wall:11.2f} s {summary(wall_ratios)} {mine:>13}  "
               f"{where(own[arm], steps)}")
     for arm in (a for a in arms if ARMS[a][:2] == ([], None)):
-        step_medians = [statistics.median(run) for run in step_runs[arm]]
+        medians = run_medians[arm]
         print(f"  noise floor, {arm} against itself (each run / the next repeat's): step p50 "
-              f"{summary(paired_ratios(step_medians[1:], step_medians[:-1])).strip()}, train() wall "
+              f"{summary(paired_ratios(medians[1:], medians[:-1])).strip()}, train() wall "
               f"{summary(paired_ratios(walls[arm][1:], walls[arm][:-1])).strip()}")
     if WITH_ENERGY in arms and CODECARBON in arms:
-        step_ratios = paired_ratios([statistics.median(run) for run in step_runs[WITH_ENERGY]],
-                                    [statistics.median(run) for run in step_runs[CODECARBON]])
+        step_ratios = paired_ratios(run_medians[WITH_ENERGY], run_medians[CODECARBON])
         print(f"  both measuring energy, EfficiencyCallback + energy / report_to=\"codecarbon\": step p50 "
               f"{summary(step_ratios).strip()}, train() wall {summary(paired_ratios(walls[WITH_ENERGY], walls[CODECARBON])).strip()}")
 

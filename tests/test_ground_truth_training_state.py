@@ -205,11 +205,17 @@ def test_non_tensor_optimizer_state_is_absent_with_the_reason_and_training_untou
     assert memory["weights_bytes"] == memory["gradients_bytes"] == TOTAL * F32
 
 
-def test_an_optimizer_created_lazily_is_waited_for(tmp_path):
-    model = bert()
+def _memory_measure_in_a_session(tmp_path, model) -> tuple[RunSession, MemoryMeasure]:
+    """A MemoryMeasure started in a session of its own on a CPU model, driven by hand (no Trainer)."""
     session = RunSession(str(tmp_path), owner=None, is_main=False)
     measure = MemoryMeasure()
     session.join(measure, SimpleNamespace(device=torch.device("cpu")), SimpleNamespace(global_step=0), model)
+    return session, measure
+
+
+def test_an_optimizer_created_lazily_is_waited_for(tmp_path):
+    model = bert()
+    session, measure = _memory_measure_in_a_session(tmp_path, model)
     batch = classification_dataset(4).with_format("torch")[:]
     model(**batch).loss.backward()
     measure.live_objects(model, None, 1)  # the Trainer had no optimizer yet
@@ -229,9 +235,7 @@ def test_a_skipped_first_step_is_waited_for(tmp_path):
     """fp16's GradScaler skips optimizer.step() when the gradients overflow, and the Trainer still ends the step:
     AdamW then holds no state yet, so the reading waits for the first step the optimizer really takes."""
     model = bert()
-    session = RunSession(str(tmp_path), owner=None, is_main=False)
-    measure = MemoryMeasure()
-    session.join(measure, SimpleNamespace(device=torch.device("cpu")), SimpleNamespace(global_step=0), model)
+    session, measure = _memory_measure_in_a_session(tmp_path, model)
     optimizer = torch.optim.AdamW(model.parameters())
     model(**classification_dataset(4).with_format("torch")[:]).loss.backward()
     measure.live_objects(model, optimizer, 1)  # step 1 skipped: optimizer.step() did not run

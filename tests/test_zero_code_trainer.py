@@ -162,7 +162,9 @@ def test_report_to_in_a_list_and_never_two_callbacks_in_one_trainer(tmp_path: Pa
     assert "ONE PER TRAINER" in done.stdout
 
 
-def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
+def _sft_folders(tmp_path: Path) -> tuple[Path, Path, Path, int]:
+    """(model folder, data folder, output folder, vocabulary size): a tiny Llama with a tokenizer trained on 8
+    question/answer texts, saved like any Hub model, and those texts as a `train.jsonl` data set for `trl sft`."""
     from harness_helpers import tiny_llama, tiny_tokenizer
 
     texts = [f"Q: Who was the first man?\n\nA: Adam, verse {i}" for i in range(8)]
@@ -172,6 +174,11 @@ def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
     tokenizer.save_pretrained(model_dir)
     data_dir.mkdir()
     (data_dir / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    return model_dir, data_dir, out, len(tokenizer)
+
+
+def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
+    model_dir, data_dir, out, _ = _sft_folders(tmp_path)
     _run(["trl", "sft", "--model_name_or_path", str(model_dir), "--dataset_name", str(data_dir), "--output_dir", str(out),
           "--max_length", "32", "--bf16", "false", "--report_to", "peft_efficiency", *TRAIN_FLAGS],
          cwd=tmp_path, env=_env(PEFT_EFFICIENCY_ENERGY="0"))
@@ -183,22 +190,16 @@ def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
 def test_run_trl_sft_with_lora_reports_peft_s_count(tmp_path: Path) -> None:
     """`peft-efficiency run -- trl sft --use_peft ...` with the start-up hook otherwise off: run switches it on for
     the command; the SFTTrainer it builds is measured, with peft's own trainable and total counts."""
-    from harness_helpers import tiny_llama, tiny_tokenizer
+    from harness_helpers import tiny_llama
     from peft import LoraConfig, get_peft_model
 
-    texts = [f"Q: Who was the first man?\n\nA: Adam, verse {i}" for i in range(8)]
-    model_dir, data_dir, out = tmp_path / "tiny-llama", tmp_path / "data", tmp_path / "out"
-    tokenizer = tiny_tokenizer(texts * 5)
-    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    data_dir.mkdir()
-    (data_dir / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    model_dir, data_dir, out, vocab_size = _sft_folders(tmp_path)
     _run([str(BIN / "peft-efficiency"), "run", "--no-energy", "--method", "lora", "--", "trl", "sft",
           "--model_name_or_path", str(model_dir), "--dataset_name", str(data_dir), "--output_dir", str(out),
           "--max_length", "32", "--bf16", "false", "--use_peft", "--lora_r", "4", "--lora_alpha", "8",
           "--lora_target_modules", "q_proj", "v_proj", "--report_to", "none", *TRAIN_FLAGS],
          cwd=tmp_path, env=_env(PEFT_EFFICIENCY_STARTUP="0"))
-    reference = get_peft_model(tiny_llama(vocab_size=len(tokenizer)),
+    reference = get_peft_model(tiny_llama(vocab_size=vocab_size),
                                LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     report = load_report(out)
     assert report["run"]["status"] == "completed" and report["run"]["method"] == "lora" and report["time"]["steps"] == 2

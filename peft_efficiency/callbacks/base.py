@@ -139,13 +139,13 @@ class MeasurementCallback(TrainerCallback):
         # and train()'s own, whose metrics go to the backends; they get a provisional energy reading. The measurement
         # ends at on_train_end (or on the crash path), never at a key seen in a log; there the clock is set back to
         # the last of these logs, train()'s own, so best-model loading and checkpoint clean-up are not training.
-        session.end_of_training_log = bool(control.should_training_stop)
-        if session.end_of_training_log:
+        session.log_after_stop = bool(control.should_training_stop)
+        if session.log_after_stop:
             session.clock.loop_may_be_over()
         figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
         inject(logs, state, figures)
         session.final_logs = logs
-        session.write(throttled=not session.end_of_training_log)
+        session.write(throttled=not session.log_after_stop)
         self._after_training_event(session, control, logging_next=False)
         session.log_seconds += time.perf_counter() - began
 

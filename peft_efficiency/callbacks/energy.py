@@ -96,7 +96,7 @@ class EnergyMeasure(Measure):
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         """Read at the end (tracker stopped), and provisionally at the logs after training was told to stop (the last
         step's and train()'s own), so the backends get it."""
-        if not final and not self.session.end_of_training_log:
+        if not final and not self.session.log_after_stop:
             return {}
         if self.tracker is not None:
             self.tracker.stop() if final else self.tracker.flush_phase()

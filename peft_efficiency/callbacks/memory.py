@@ -100,7 +100,6 @@ class MemoryMeasure(Measure):
             return dict(self._last_log[1])  # a log soon after the last read: its figures (and the section) stand
         mine = self.tracker.peaks(rank())
         my_state = self.training_state
-        self._last_log = None
         if collective:
             gathered = gather_objects({"peaks": mine.to_dict(), "state": my_state})
             per_rank, states = [MemoryPeaks(**g["peaks"]) for g in gathered], [g["state"] for g in gathered]
@@ -118,8 +117,7 @@ class MemoryMeasure(Measure):
                    "efficiency/eval_peak_rss_bytes": section["eval_peak_rss_bytes"]}
         figures.update({f"efficiency/{key}": section[key] for key in (*STATE_PARTS, "activation_peak_bytes")
                         if key not in ("trainable_weights_bytes", "frozen_weights_bytes")})
-        if not collective:
-            self._last_log = (time.monotonic(), dict(figures))
+        self._last_log = None if collective else (time.monotonic(), dict(figures))
         return figures
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ class RunSession:
         self.training = False
         self.phase = "train"
         self.carried: dict[str, Any] | None = None  # totals read from the resumed checkpoint
-        self.end_of_training_log = False  # the log being measured comes after training was told to stop (energy read too)
+        self.log_after_stop = False  # the log being measured comes after training was told to stop (energy read too)
         self.final_logs: dict[str, Any] | None = None  # the latest training log: train()'s metrics at the end
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
