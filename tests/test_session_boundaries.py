@@ -110,12 +110,18 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
     from peft_efficiency.callbacks.measure import Measure
 
     class SlowMeasure(Measure):
-        """A deliberately slow tracker: 20 ms of work at every step end, 30 ms at every log, 300 ms at start."""
+        """A deliberately slow tracker: 20 ms of work at every step end, 30 ms at every log, 300 ms at start, and a
+        100 ms read of the live model and optimizer after the first optimizer step (a one-off, like the training state)."""
 
         name = "slow"
 
+        def live_objects(self, model, optimizer, step):
+            time.sleep(0.1)
+            self.wants_live_objects = False
+
         def start(self, args, state, model):
             time.sleep(0.3)
+            self.wants_live_objects = True
 
         def step_end(self):
             time.sleep(0.02)
@@ -133,8 +139,9 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
     wall = time.perf_counter() - began
     overhead = load_report(out)["overhead"]
     logs = 2  # steps 2 and 4 (logging_steps=2), then train()'s own log of its metrics
-    assert 5 * 0.02 + (logs + 1) * 0.03 <= overhead["overhead_seconds"] < 5 * 0.02 + (logs + 1) * 0.03 + 0.5
-    assert 5 * 0.02 <= overhead["step_events_seconds"] < 5 * 0.02 + 0.2  # where the cost is: step ends ...
+    assert 5 * 0.02 + 0.1 + (logs + 1) * 0.03 <= overhead["overhead_seconds"] < 5 * 0.02 + 0.1 + (logs + 1) * 0.03 + 0.5
+    assert 5 * 0.02 + 0.1 <= overhead["step_events_seconds"] < 5 * 0.02 + 0.1 + 0.2  # where the cost is: step ends ...
+    assert 0.1 <= overhead["state_read_seconds"] < 0.1 + 0.05  # ... of them the one-off read (the training state's is ~1 ms)
     assert (logs + 1) * 0.03 <= overhead["log_seconds"] < (logs + 1) * 0.03 + 0.2  # ... and logs
     assert overhead["overhead_seconds"] == pytest.approx(
         overhead["step_events_seconds"] + overhead["log_seconds"] + overhead["forward_hook_seconds"])

@@ -113,7 +113,9 @@ class MeasurementCallback(TrainerCallback):
             for measure in session.measures:
                 measure.step_end()
                 if measure.wants_live_objects:  # once per session: after the first optimizer step (and a resume)
+                    reading = time.perf_counter()
                     give_live_objects(measure, model, optimizer, state.global_step)
+                    session.state_read_seconds += time.perf_counter() - reading
             self._after_training_event(session, control, logging_next=control.should_log)
             session.step_events_seconds += time.perf_counter() - began
 

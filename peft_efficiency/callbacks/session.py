@@ -59,6 +59,7 @@ class RunSession:
         self.counts_scope = "one process"
         self._counts_cache: tuple[tuple[bool, int], BatchCounts] | None = None
         self.step_events_seconds = 0.0  # the plugin's own work in Trainer step events while training (see `overhead`)
+        self.state_read_seconds = 0.0  # of it: the one-off read of the training state after the first optimizer step
         self.log_seconds = 0.0  # its work at training logs (measuring, report writing)
         self.startup_seconds = 0.0  # its work at train begin (trackers starting), outside train_seconds
         self._last_write = float("-inf")
@@ -177,7 +178,8 @@ class RunSession:
         seconds = self.step_events_seconds + self.log_seconds + self.counter.hook_seconds
         train_seconds = self.clock.train_seconds()
         return {"overhead_seconds": seconds, "overhead_share": seconds / train_seconds if train_seconds > 0 else None,
-                "step_events_seconds": self.step_events_seconds, "log_seconds": self.log_seconds,
+                "step_events_seconds": self.step_events_seconds, "state_read_seconds": self.state_read_seconds,
+                "log_seconds": self.log_seconds,
                 "forward_hook_seconds": self.counter.hook_seconds, "startup_seconds": self.startup_seconds}
 
     def write(self, throttled: bool = False) -> None:
