@@ -189,10 +189,10 @@ def where(overheads: list[dict], steps: int) -> str:
     if not overheads:
         return ""
     per_step = lambda key: statistics.median(key(o) for o in overheads) / steps * 1e6  # noqa: E731
-    step_events = per_step(lambda o: o["step_events_seconds"] - o.get("state_read_seconds", 0.0))
+    step_events = per_step(lambda o: o["step_events_seconds"] - o["state_read_seconds"])
     hook = per_step(lambda o: o["forward_hook_seconds"])
     per_log = statistics.median(o["log_seconds"] / max(o["logs"], 1) for o in overheads) * 1e6
-    state_read = statistics.median(o.get("state_read_seconds", 0.0) for o in overheads) * 1e3
+    state_read = statistics.median(o["state_read_seconds"] for o in overheads) * 1e3
     return f"{step_events:6.1f} {hook:6.1f} {per_log:7.1f} {state_read:6.2f}"
 
 
