@@ -137,7 +137,7 @@ def test_cli_bad_inputs_are_named_and_the_rest_is_still_compared(tmp_path: Path,
     empty = tmp_path / "no_report"
     empty.mkdir()
     truncated = write_run(tmp_path, "truncated", json.dumps(IMDB_RUNS["lora"])[:200])
-    newer = write_run(tmp_path, "newer", {**IMDB_RUNS["lora"], "schema_version": 3})
+    newer = write_run(tmp_path, "newer", {**IMDB_RUNS["lora"], "schema_version": 4})
     older = write_run(tmp_path, "older", {**IMDB_RUNS["lora"], "schema_version": 0})
     no_energy = copy.deepcopy(IMDB_RUNS["ia3"])
     del no_energy["energy"]
@@ -148,7 +148,7 @@ def test_cli_bad_inputs_are_named_and_the_rest_is_still_compared(tmp_path: Path,
     assert code == 1
     assert f"{empty / 'efficiency_report.json'}: no run report here" in err
     assert f"{truncated / 'efficiency_report.json'}: not valid JSON" in err and "truncated" in err
-    assert f"{newer / 'efficiency_report.json'}: schema_version 3 is newer" in err
+    assert f"{newer / 'efficiency_report.json'}: schema_version 4 is newer" in err
     assert f"{older / 'efficiency_report.json'}: schema_version 0 is older" in err
     assert f"warning {no_energy_dir / 'efficiency_report.json'}: no 'energy' section" in err
     assert "4 of 12 report(s) skipped" in err

@@ -22,7 +22,7 @@ import re
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from peft_efficiency.report import REPORT_FILENAME
+from peft_efficiency.report import REPORT_FILENAME, STAGE_PATTERN
 
 if TYPE_CHECKING:
     from peft_efficiency.compare.load import RunRow
@@ -60,8 +60,12 @@ def setting_of(labels: dict[str, Any]) -> Setting:
 
 
 def run_path(source: Path) -> tuple[str, ...]:
-    """The parts of the run's folder (or of the report file's path without `.json` when it has another name)."""
+    """The parts of the run's folder (then `stage-<n>` for an earlier stage's report kept there), or of the
+    report file's path without `.json` when it has another name."""
     path = source.resolve()
+    stage = STAGE_PATTERN.fullmatch(path.name)
+    if stage:
+        return (*path.parent.parts, f"stage-{stage.group(1)}")
     return (path.parent if path.name == REPORT_FILENAME else path.with_suffix("")).parts
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from peft_efficiency.compare.identity import Setting, assign_labels, setting_of
+from peft_efficiency.compare.liveness import judge
 from peft_efficiency.compare.read import read_report
-from peft_efficiency.report import REPORT_FILENAME, ReportError, missing_sections, report_path
+from peft_efficiency.report import REPORT_FILENAME, ReportError, missing_sections, report_path, stage_files
 
 
 @dataclass
@@ -37,8 +38,9 @@ class RunRow:
     method: str
     task: str | None
     model_name: str | None
-    status: str | None
+    status: str | None  # the report's, or `stale` / `lost` for a running report whose run is gone (see liveness)
     run_name: str | None = None
+    status_reason: str | None = None  # why a running report is shown as stale or lost
     labels: dict[str, Any] = field(default_factory=dict)
     setting: Setting = ()
     primary_metric: str | None = None
@@ -155,7 +157,11 @@ def row_from_report(report: dict[str, Any], source: Path) -> tuple[RunRow, list[
     if not method:
         fields.warnings.append("run.method is not set; shown as 'unknown'")
     status = fields.text("run", "status")
-    if status and status != "completed":
+    liveness = judge({**fields.section("run"), "status": status})
+    if liveness.reason:
+        fields.warnings.append(f"run status is {status!r} but shown as {liveness.status!r}: {liveness.reason}")
+        status = liveness.status
+    elif status and status != "completed":
         fields.warnings.append(f"run status is {status!r}: its figures cover only part of the training")
     quality = fields.metrics()
     primary = fields.text("quality", "primary_metric")
@@ -169,6 +175,7 @@ def row_from_report(report: dict[str, Any], source: Path) -> tuple[RunRow, list[
         task=fields.text("run", "task"),
         model_name=fields.text("run", "model_name"),
         status=status,
+        status_reason=liveness.reason,
         run_name=fields.text("run", "run_name"),
         labels=dict(labels),
         setting=setting_of(labels),
@@ -232,10 +239,15 @@ def load_runs(paths: list[str | os.PathLike[str]]) -> tuple[list[RunRow], list[P
 
 def expand_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Report files to read: a run folder's report, or, for a folder without one, every report below it
-    (so `compare runs/` works like `compare runs/*/`); a folder with none anywhere stays, to be reported."""
+    (so `compare runs/` works like `compare runs/*/`); a folder with none anywhere stays, to be reported.
+    A folder's earlier stages (`efficiency_report.stage-<n>.json`, see `report.keep_earlier_stage`) come with it;
+    a report file given by name is read alone."""
     files: list[Path] = []
     for given in paths:
         path = report_path(given)
-        nested = sorted(Path(given).rglob(REPORT_FILENAME)) if Path(given).is_dir() and not path.exists() else []
-        files += nested or [path]
+        if Path(given).is_dir():
+            found = [path] if path.exists() else sorted(Path(given).rglob(REPORT_FILENAME))
+            files += [f for report in found for f in (*stage_files(report), report)] or [path]
+        else:
+            files.append(path)
     return files

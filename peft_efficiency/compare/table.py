@@ -145,6 +145,8 @@ def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_basel
 
 def _notes(rows: list[RunRow], metrics: list[str], ranking: Ranking, notes: list[str]) -> None:
     for row in rows:
+        if row.status_reason:
+            notes.append(f"{row.label} is {row.status}: {row.status_reason}")
         if ranking.diverged(row):
             notes.append(f"{row.label} diverged ({ranking.metric} is {ranking.raw(row)}): ranked after every finite "
                          "run and left off the Pareto frontier")
