@@ -5,6 +5,11 @@ Every Python process the command starts (a script, `accelerate launch` and its w
 has a peft-efficiency callback already) and lm-eval finds the bundled tasks. The options only set PEFT_EFFICIENCY_*
 environment variables for the command, which the callback reads; set them yourself to the same effect.
 
+Before the command starts, every PEFT_EFFICIENCY_* variable already set is checked with the callback's own checks
+(`peft_efficiency.callbacks.options`), so a bad value stops here in one line naming the variable, not after the
+model has loaded. A command that cannot be started is reported in one line, with the status a shell gives
+(127: not found; 126: found but cannot be executed, e.g. not executable, or a script without a #! line).
+
 Example:
     peft-efficiency run --task imdb --country SVN -- accelerate launch train.py --output_dir runs/lora
 """
@@ -14,12 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from peft_efficiency.zero_code import ATTACH_VARIABLE, STARTUP_VARIABLE
+from peft_efficiency.zero_code.environment import check_country_iso_code, environment_problems, unknown_variables
+from peft_efficiency.zero_code.launch import start_failure
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
 # option -> the environment variable EfficiencyCallback() reads
@@ -43,7 +49,10 @@ def _label(text: str) -> tuple[str, str]:
 def _country(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z]{3}", text):
         raise argparse.ArgumentTypeError(f"invalid country {text!r}: expected a 3-letter ISO code such as USA or SVN")
-    return text.upper()
+    try:  # and one codecarbon knows, as the callback will check
+        return check_country_iso_code(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid country {text!r}: {error}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,16 +109,24 @@ def main(argv: list[str] | None = None) -> int:
         print("peft-efficiency run: no command given; usage: peft-efficiency run [OPTIONS] -- COMMAND [ARGS...]",
               file=sys.stderr)
         return 2
-    if shutil.which(command[0]) is None:
-        print(f"peft-efficiency run: command not found: {command[0]}", file=sys.stderr)
-        return 127
-    try:
-        env = command_env(options)
-    except argparse.ArgumentTypeError as error:
-        print(f"peft-efficiency run: ${LABELS_VARIABLE}: {error}", file=sys.stderr)
+    set_by_options = {variable for option, variable in OPTION_VARIABLES.items() if getattr(options, option)}
+    set_by_options |= {ENERGY_VARIABLE} if options.no_energy else set()
+    for name in unknown_variables(os.environ):
+        print(f"peft-efficiency run: warning: {name} is not a variable peft-efficiency reads (a typo?); ignored",
+              file=sys.stderr)
+    problems = environment_problems(skip=set_by_options)
+    for problem in problems:
+        print(f"peft-efficiency run: {problem}", file=sys.stderr)
+    if problems:
         return 2
+    env = command_env(options)
     sys.stdout.flush()
     sys.stderr.flush()
-    if os.name == "posix":
-        os.execvpe(command[0], command, env)
-    return subprocess.call(command, env=env)
+    try:
+        if os.name == "posix":
+            os.execvpe(command[0], command, env)
+        return subprocess.call(command, env=env)
+    except OSError as error:
+        status, message = start_failure(command[0], error)
+        print(f"peft-efficiency run: {message}", file=sys.stderr)
+        return status
