@@ -245,3 +245,24 @@ def test_on_gpu_memory_saved_stays_the_cuda_peak(tmp_path: Path) -> None:
     assert {"weights_bytes", "gradients_bytes", "optimizer_state_bytes", "activation_peak_bytes"} <= set(keys)
     assert by_method(table)["lora"]["optimizer_state_bytes"] == 2 * MIB
 
+
+
+def test_pareto_front_matches_the_definition_on_random_points() -> None:
+    """The sweep agrees with the definition (no other point at least as good on both axes, better on one), checked
+    pair by pair, on random points with ties, duplicates and missing figures, for every direction."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        points = [(rng.choice([None, rng.randint(0, 6)]), rng.choice([None, float("nan"), rng.randint(0, 6) / 2]))
+                  for _ in range(rng.randint(0, 14))]
+        for x_low in (True, False):
+            for y_high in (True, False):
+                def better_or_equal(a: float, b: float, lower: bool) -> bool:
+                    return a <= b if lower else a >= b
+
+                usable = [i for i, (x, y) in enumerate(points) if x is not None and y is not None and y == y]
+                expected = [i for i in usable if not any(
+                    better_or_equal(points[j][0], points[i][0], x_low) and better_or_equal(points[j][1], points[i][1], not y_high)
+                    and points[j] != points[i] for j in usable)]
+                assert pareto_front(points, x_low, y_high) == expected, (points, x_low, y_high)

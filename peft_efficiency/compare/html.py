@@ -17,6 +17,7 @@ from pathlib import Path
 
 from peft_efficiency.compare.load import Problem
 from peft_efficiency.compare.render import MISSING, heading, text_cells
+from peft_efficiency.compare.selection import AXIS_CHARS, shorten
 from peft_efficiency.compare.table import GroupTable
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -65,28 +66,31 @@ def table_html(table: GroupTable) -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-def group_images(table: GroupTable) -> list[tuple[str, str]]:
-    """(alt text, data URI) of the group's figures; empty when matplotlib is not installed."""
+def group_images(table: GroupTable, rendered=None) -> list[tuple[str, str]]:
+    """(alt text, data URI) of the group's figures; empty when matplotlib is not installed. `rendered` (a
+    `RenderedFigures`) reuses figures drawn for other outputs."""
     from peft_efficiency.availability import is_matplotlib_available
 
     if not is_matplotlib_available():
         return []
-    from peft_efficiency.compare.plots import bars_figure, figure_png_bytes, pareto_figure
-
     from peft_efficiency.compare.plots import has_training_state
+    from peft_efficiency.compare.rendered import RenderedFigures
 
+    rendered = rendered or RenderedFigures()
     state = has_training_state(table)
     images = []
     if table.ranked_by is not None:
-        images.append((f"Pareto plots of {table.ranked_by} against trainable parameters, train time and energy"
-                       + (" and training state" if state else ""), data_uri_png(figure_png_bytes(pareto_figure(table)))))
+        images.append((f"Pareto plots of {shorten(table.ranked_by, AXIS_CHARS)} against trainable parameters, train "
+                       "time and energy" + (" and training state" if state else ""),
+                       data_uri_png(rendered.get(table, "pareto", ("png",))["png"])))
     images.append(("Train time" + (", peak memory and training state" if state else " and peak memory") + " per method",
-                   data_uri_png(figure_png_bytes(bars_figure(table)))))
+                   data_uri_png(rendered.get(table, "bars", ("png",))["png"])))
     return images
 
 
-def render_html(tables: list[GroupTable], problems: list[Problem], title: str = "peft-efficiency comparison") -> str:
-    """The whole page as a string."""
+def render_html(tables: list[GroupTable], problems: list[Problem], title: str = "peft-efficiency comparison",
+                rendered=None) -> str:
+    """The whole page as a string (`rendered`: figures already drawn for other outputs, a `RenderedFigures`)."""
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{sum(len(t.rows) for t in tables)} runs in {len(tables)} group(s); generated {now}. "
@@ -106,7 +110,7 @@ def render_html(tables: list[GroupTable], problems: list[Problem], title: str = 
                      "(no other run is both better and has fewer trainable parameters).</p>")
         if table.notes:
             parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
-        for alt, uri in group_images(table):
+        for alt, uri in group_images(table, rendered):
             parts.append(f'<img class="plot" alt="{html.escape(alt)}" src="{uri}">')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

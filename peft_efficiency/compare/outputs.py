@@ -40,12 +40,21 @@ def write_outputs(tables: list[GroupTable], problems: list[Problem], *, out_dir:
     written: list[Path] = []
     failures: list[str] = []
     page: list[str] = []
+    rendered = None  # the figures, drawn once for every output that shows them (matplotlib imported only if needed)
+
+    def figures():
+        nonlocal rendered
+        if rendered is None:
+            from peft_efficiency.compare.rendered import RenderedFigures
+
+            rendered = RenderedFigures()
+        return rendered
 
     def html_page() -> str:  # rendered once (its plots are slow), only when a page is asked for
         if not page:
             from peft_efficiency.compare.html import render_html
 
-            page.append(render_html(tables, problems))
+            page.append(render_html(tables, problems, rendered=figures()))
         return page[0]
 
     def attempt(option: str, target: Path, action: Callable[[], list[Path]]) -> None:
@@ -57,7 +66,7 @@ def write_outputs(tables: list[GroupTable], problems: list[Problem], *, out_dir:
     def plots(target: Path) -> list[Path]:
         from peft_efficiency.compare.plots import write_plots
 
-        return write_plots(tables, target)
+        return write_plots(tables, target, figures())
 
     if out_dir:
         folder = Path(out_dir)

@@ -52,9 +52,21 @@ def pareto_front(
         x_lower_is_better: direction of the cost axis (True for parameters, time, energy).
         y_higher_is_better: direction of the quality axis.
     """
-    usable = [(i, (float(x), float(y))) for i, (x, y) in enumerate(points)
+    # both axes turned into "higher is better", then one sweep from the best cost down: O(n log n)
+    usable = [(i, (-float(x) if x_lower_is_better else float(x), float(y) if y_higher_is_better else -float(y)))
+              for i, (x, y) in enumerate(points)
               if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
-    return [
-        i for i, p in usable
-        if not any(dominates(q, p, x_lower_is_better, y_higher_is_better) for j, q in usable if j != i)
-    ]
+    usable.sort(key=lambda item: (-item[1][0], -item[1][1]))
+    front: list[int] = []
+    best_y = -math.inf  # the best quality among strictly better costs seen so far
+    start = 0
+    while start < len(usable):
+        end = start
+        while end < len(usable) and usable[end][1][0] == usable[start][1][0]:
+            end += 1
+        top = usable[start][1][1]  # the group of equal cost is sorted best quality first
+        if top > best_y:  # nothing cheaper is as good: the group's best points (ties included) are on the frontier
+            front += [i for i, (_, y) in usable[start:end] if y == top]
+            best_y = top
+        start = end
+    return sorted(front)

@@ -4,7 +4,10 @@ Where the reports carry the training state (schema version 2), the Pareto figure
 bars a panel of it, stacked as weights, gradients and optimizer state.
 
 Each figure is saved as PNG and SVG (Agg backend, no display needed). Every run keeps one colour per method
-in all figures; frontier runs are drawn large with a black edge and joined by a dashed staircase.
+in all figures; frontier runs are drawn large with a black edge and joined by a dashed staircase. A group of more
+than `selection.MAX_RUNS_PER_PANEL` runs draws that many (its frontier first, then the best), and labels and
+titles are shortened (`selection`); the table keeps every run. `RenderedFigures` draws each figure once for all
+the files and the HTML page that show it.
 
 Example:
     paths = write_plots(build_tables(rows), "out/pareto.png")   # out/pareto.png, .svg, out/pareto-bars.png, .svg
@@ -12,14 +15,14 @@ Example:
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
 from peft_efficiency.availability import require
 from peft_efficiency.compare.load import finite
 from peft_efficiency.compare.pareto import pareto_front
 from peft_efficiency.compare.render import format_cell
+from peft_efficiency.compare.selection import (AXIS_CHARS, BAR_RUNS, PARETO_RUNS_PER_PANEL, TITLE_CHARS, caption,
+                                                 plotted_view, shorten, slug)
 from peft_efficiency.compare.table import GroupTable
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -66,14 +69,18 @@ def _set_offset(ann, offset: tuple[int, int], ha: str, va: str) -> None:
     ann.set_va(va)
 
 
-def _place_labels(ax, annotations: list) -> None:
+def _place_labels(ax, annotations: list, optional: frozenset[int] = frozenset()) -> None:
     """Move each point label to the first of four offsets whose box stays inside the axes and overlaps no label
-    placed before it (else the first that overlaps nothing, else the default)."""
+    placed before it (else the first that overlaps nothing, else the default). A label whose index is in
+    `optional` (a run off the frontier in a crowded panel) is placed after the others, and hidden where every
+    offset overlaps one."""
+    annotations = [a for i, a in enumerate(annotations) if i not in optional] + [annotations[i] for i in sorted(optional)]
+    hide_from = len(annotations) - len(optional)
     renderer = ax.figure.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     candidates = (((7, 4), "left", "bottom"), ((7, -4), "left", "top"), ((-7, 4), "right", "bottom"), ((-7, -4), "right", "top"))
     placed = []
-    for ann in annotations:
+    for index, ann in enumerate(annotations):
         scored = []
         for rank, (offset, ha, va) in enumerate(candidates):
             _set_offset(ann, offset, ha, va)
@@ -81,13 +88,18 @@ def _place_labels(ax, annotations: list) -> None:
             clash = any(box.overlaps(other) for other in placed)
             outside = not (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
             scored.append((clash, outside, rank))
-        _, _, best = min(scored)
+        clash, _, best = min(scored)
+        if clash and index >= hide_from:
+            ann.set_visible(False)
+            continue
         _set_offset(ann, *candidates[best])
         placed.append(ann.get_window_extent(renderer))
 
 
-def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors: dict[str, str]) -> list:
-    """Draw one quality-vs-cost panel; return its point labels (placed once the layout is known)."""
+def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors: dict[str, str],
+                 crowded: bool = False) -> tuple[list, frozenset[int]]:
+    """Draw one quality-vs-cost panel; return its point labels (placed once the layout is known) and, in a
+    `crowded` panel (part of a large group), the indices of those that may be hidden: the runs off the frontier."""
     quality_key = table.ranked_by
     points = [(finite(v.get(key)), finite(v.get(quality_key))) for v in table.values]  # NaN/inf: not drawn
     measured = [i for i, (x, y) in enumerate(points) if x is not None and y is not None]
@@ -111,17 +123,19 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
         reason = "no run has this figure" if key != "energy_kwh" else "energy was not measured"
         ax.text(0.5, 0.5, f"{reason}\n(n/a for all runs)", ha="center", va="center", transform=ax.transAxes, color="#666")
         ax.set_xticks([])
-        return []
+        return [], frozenset()
     front = set(pareto_front(points, True, table.greater_is_better)) & set(usable)
     if log:
         ax.set_xscale("log")
-    annotations = []
+    annotations, optional = [], set()
     for i in usable:
         row, (x, y) = table.rows[i], points[i]
         on_front = i in front
         ax.scatter([x * scale], [y], s=110 if on_front else 45, color=colors[row.method.lower()],
                    edgecolors="black" if on_front else "none", linewidths=1.5, zorder=3)
         text = f"{table.values[i]['method']}\n{format_cell(x, kind)}"
+        if crowded and not on_front:
+            optional.add(len(annotations))
         annotations.append(ax.annotate(text, (x * scale, y), textcoords="offset points", xytext=(7, 4),
                                        fontsize=8, zorder=4))
     ordered = sorted((points[i] for i in front), key=lambda p: p[0])
@@ -132,7 +146,12 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
     ax.margins(x=0.25, y=0.15)
     arrow = "↑ better" if table.greater_is_better else "↓ better"
     ax.set_title(f"← cheaper   {arrow}", loc="left", fontsize=8, color="#444")
-    return annotations
+    return annotations, frozenset(optional)
+
+
+def figure_title(table: GroupTable, text: str, note: str) -> str:
+    """The group's title (shortened), what the figure shows, and the note on the runs left out."""
+    return "\n".join(filter(None, [f"{shorten(table.title, TITLE_CHARS)}: {text}", note]))
 
 
 def pareto_figure(table: GroupTable):
@@ -141,16 +160,23 @@ def pareto_figure(table: GroupTable):
     axes_spec = PARETO_AXES + ([TRAINING_STATE_AXIS] if has_training_state(table) else [])
     fig, axes = plt.subplots(1, len(axes_spec), figsize=(5 * len(axes_spec), 4.8), sharey=True, layout="constrained")
     colors = method_colors(table)
-    labels = [_pareto_axis(ax, table, key, label, kind, colors) for ax, (key, label, kind) in zip(axes, axes_spec)]
-    axes[0].set_ylabel(table.ranked_by or "quality")
-    title = f"{table.title}: quality vs cost (black-edged points = Pareto frontier, the best trade-offs)"
-    diverged = [v["method"] for v in table.values if v.get("diverged")]
+    labels, capped = [], False
+    for ax, (key, label, kind) in zip(axes, axes_spec):  # each panel: its own frontier, then the best runs
+        view = plotted_view(table, [key], PARETO_RUNS_PER_PANEL)
+        capped |= view.frontier_capped
+        labels.append(_pareto_axis(ax, view.table, key, label, kind, colors, crowded=len(view.table.rows) < len(table.rows)))
+    axes[0].set_ylabel(shorten(table.ranked_by or "quality", AXIS_CHARS))
+    which = " per panel: the frontier drawn among them, then " if capped else " per panel: its Pareto frontier, then "
+    title = figure_title(table, "quality vs cost (black-edged points = Pareto frontier, the best trade-offs)",
+                         caption(table, PARETO_RUNS_PER_PANEL, which))
+    diverged = [shorten(str(v["method"]), AXIS_CHARS) for v in table.values if v.get("diverged")]
     if diverged:
-        title += f"\nnot drawn, diverged ({table.ranked_by} not finite): {', '.join(diverged)}"
+        title += "\n" + shorten(f"not drawn, diverged ({table.ranked_by} not finite): {', '.join(diverged)}", TITLE_CHARS)
     fig.suptitle(title)
-    fig.canvas.draw()  # runs the layout, so label boxes are measured where they will be drawn
-    for ax, axis_labels in zip(axes, labels):
-        _place_labels(ax, axis_labels)
+    fig.draw_without_rendering()  # runs the layout, so label boxes are measured where they will be drawn
+    for ax, (axis_labels, optional) in zip(axes, labels):
+        _place_labels(ax, axis_labels, optional)
+    fig.set_layout_engine("none")  # laid out once: saving does not lay it out again
     return fig
 
 
@@ -158,10 +184,11 @@ def bars_figure(table: GroupTable):
     """Horizontal bars of train time and peak memory per run (and the training state, stacked by part), in table
     order (best quality on top)."""
     plt = _pyplot()
+    whole, table = table, plotted_view(table, [], BAR_RUNS).table
     state = has_training_state(table)
     fig, axes = plt.subplots(1, 3 if state else 2, figsize=(18 if state else 12, 0.5 * len(table.rows) + 1.8),
                              layout="constrained")
-    colors = method_colors(table)
+    colors = method_colors(whole)  # the same colour per method as in the Pareto figure
     names = [v["method"] for v in table.values]
     memory_kinds = {r.peak_memory_kind for r in table.rows if r.peak_memory_kind}
     memory_label = "peak memory (GiB" + (", process RSS)" if memory_kinds == {"process_rss"} else ")")
@@ -182,7 +209,8 @@ def bars_figure(table: GroupTable):
                     color="#666" if value is None else "black")
     if state:
         _training_state_bars(axes[2], table, names, colors)
-    fig.suptitle(f"{table.title}: train time{', peak memory and training state' if state else ' and peak memory'} per method")
+    parts = ", peak memory and training state" if state else " and peak memory"
+    fig.suptitle(figure_title(whole, f"train time{parts} per method", caption(whole, BAR_RUNS, ": ")))
     return fig
 
 
@@ -209,31 +237,6 @@ def _training_state_bars(ax, table: GroupTable, names: list[str], colors: dict[s
     ax.legend(loc="lower right", fontsize=7, frameon=False)
 
 
-def save_figure(fig, png_path: str | Path) -> list[Path]:
-    """Save `fig` as PNG at `png_path` and as SVG beside it; close it."""
-    plt = _pyplot()
-    png_path = Path(png_path).with_suffix(".png")
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    svg_path = png_path.with_suffix(".svg")
-    fig.savefig(png_path, dpi=110)
-    fig.savefig(svg_path)
-    plt.close(fig)
-    return [png_path, svg_path]
-
-
-def figure_png_bytes(fig, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes (for embedding); closes it."""
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "group"
-
-
 def plot_paths(tables: list[GroupTable], plot_path: str | Path) -> list[tuple[GroupTable, Path, Path]]:
     """(table, pareto PNG, bars PNG) per group: `<stem>.png` and `<stem>-bars.png`, with `-<task>-<model>`
     (and the values of the setting labels that tell groups of one task and model apart) added to the stem when
@@ -247,11 +250,20 @@ def plot_paths(tables: list[GroupTable], plot_path: str | Path) -> list[tuple[Gr
     return result
 
 
-def write_plots(tables: list[GroupTable], plot_path: str | Path) -> list[Path]:
-    """Write the Pareto and bar figures of every group (PNG + SVG); return the files written."""
+def write_plots(tables: list[GroupTable], plot_path: str | Path, rendered=None) -> list[Path]:
+    """Write the Pareto and bar figures of every group (PNG + SVG); return the files written. `rendered` (a
+    `RenderedFigures`) shares the drawings with other outputs."""
+    from peft_efficiency.compare.rendered import RenderedFigures
+
+    rendered = rendered or RenderedFigures()
     written: list[Path] = []
     for table, pareto_png, bars_png in plot_paths(tables, plot_path):
-        if table.ranked_by is not None:
-            written += save_figure(pareto_figure(table), pareto_png)
-        written += save_figure(bars_figure(table), bars_png)
+        for kind, png in (("pareto", pareto_png), ("bars", bars_png)):
+            if kind == "pareto" and table.ranked_by is None:
+                continue
+            png.parent.mkdir(parents=True, exist_ok=True)
+            for fmt, data in rendered.get(table, kind, ("png", "svg")).items():
+                target = png.with_suffix(f".{fmt}")
+                target.write_bytes(data)
+                written.append(target)
     return written

@@ -17,6 +17,7 @@ import json
 import math
 from typing import Any
 
+from peft_efficiency.compare.selection import AXIS_CHARS, TITLE_CHARS, shorten
 from peft_efficiency.compare.table import Column, GroupTable
 
 MISSING = "n/a"
@@ -104,11 +105,13 @@ def text_cells(table: GroupTable) -> tuple[list[Column], list[list[str]]]:
 
 
 def heading(table: GroupTable) -> str:
+    """The group's title line, shortened (the JSON output keeps the whole title and setting)."""
     runs = f"{len(table.rows)} run{'s' if len(table.rows) != 1 else ''}"
+    title = shorten(table.title, TITLE_CHARS)
     if table.ranked_by is None:
-        return f"{table.title} ({runs}; no quality metric to rank by)"
+        return f"{title} ({runs}; no quality metric to rank by)"
     direction = "higher" if table.greater_is_better else "lower"
-    return f"{table.title} ({runs}; ranked by {table.ranked_by}, {direction} is better)"
+    return f"{title} ({runs}; ranked by {shorten(table.ranked_by, AXIS_CHARS)}, {direction} is better)"
 
 
 def render_terminal(tables: list[GroupTable]) -> str:
