@@ -162,6 +162,44 @@ def test_report_to_in_a_list_and_never_two_callbacks_in_one_trainer(tmp_path: Pa
     assert "ONE PER TRAINER" in done.stdout
 
 
+ALL = '''
+import sys
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers.integrations import integration_utils
+from peft_efficiency import EfficiencyCallback
+
+model = BertForSequenceClassification(BertConfig(vocab_size=32, hidden_size=8, num_hidden_layers=1,
+                                                 num_attention_heads=2, intermediate_size=16))
+args = TrainingArguments(sys.argv[1], report_to="all", use_cpu=True)
+again = TrainingArguments(sys.argv[1], report_to="all", use_cpu=True)  # the same list: not announced twice
+print("REPORT_TO", ",".join(args.report_to))
+trainer = Trainer(model=model, args=args)
+print("MEASURING", sum(type(c).__name__ == "EfficiencyCallback" for c in trainer.callback_handler.callbacks))
+mine = EfficiencyCallback(task="mine")
+trainer = Trainer(model=model, args=again, callbacks=[mine])
+print("MINE_ONLY", [c for c in trainer.callback_handler.callbacks if type(c).__name__ == "EfficiencyCallback"] == [mine])
+'''
+
+
+def test_report_to_all_includes_the_plugin_and_says_what_it_attached(tmp_path: Path) -> None:
+    """"all" means every integration installed: transformers' own list (read with the hook off) plus
+    peft_efficiency, announced in one log line; a callback the user attached still wins. With the hook off, "all"
+    is transformers' list alone and nothing is logged."""
+    listing = "from transformers.integrations import integration_utils as u; print(','.join(u.get_available_reporting_integrations()))"
+    installed = _run([sys.executable, "-c", listing], tmp_path, _env(PEFT_EFFICIENCY_STARTUP="0")).stdout.strip()
+    expected = [name for name in installed.split(",") if name] + ["peft_efficiency"]
+    done = _run([sys.executable, "-c", ALL, str(tmp_path / "out")], cwd=tmp_path, env=_env(PEFT_EFFICIENCY_ENERGY="0"))
+    assert f"REPORT_TO {','.join(expected)}" in done.stdout
+    assert "MEASURING 1" in done.stdout and "MINE_ONLY True" in done.stdout
+    announced = [line for line in done.stderr.splitlines() if 'report_to="all"' in line]
+    assert announced == [f'peft-efficiency: report_to="all" attaches {", ".join(expected)} (every reporting integration '
+                         "installed; peft_efficiency writes <output_dir>/efficiency_report.json); name them in "
+                         "report_to to choose"]
+    off = _run([sys.executable, "-c", ALL, str(tmp_path / "out")], cwd=tmp_path, env=_env(PEFT_EFFICIENCY_STARTUP="0"))
+    assert f"REPORT_TO {installed}\n" in off.stdout and "MEASURING 0" in off.stdout
+    assert 'report_to="all"' not in off.stderr
+
+
 def _sft_folders(tmp_path: Path) -> tuple[Path, Path, Path, int]:
     """(model folder, data folder, output folder, vocabulary size): a tiny Llama with a tokenizer trained on 8
     question/answer texts, saved like any Hub model, and those texts as a `train.jsonl` data set for `trl sft`."""

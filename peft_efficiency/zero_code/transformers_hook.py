@@ -2,6 +2,8 @@
 
 - `register_report_to(integration_utils)`: `report_to="peft_efficiency"` (alone or in a list) is a reporting
   integration like "tensorboard"; transformers builds it with no arguments, which makes an `EfficiencyCallback()`.
+  `report_to="all"` ("all integrations installed") includes it, as it includes codecarbon when codecarbon is
+  installed: this plugin is installed to measure. Whoever asks for "all" gets one log line naming what it attached.
 - `patch_trainer(trainer_module)`: wraps `Trainer.__init__` and `Trainer.add_callback` once. Under
   `peft-efficiency run` (PEFT_EFFICIENCY_ATTACH=1) a Trainer built without a peft-efficiency callback gets
   `EfficiencyCallback()` in its `callbacks` argument, the same path as writing it in the script. Always: a callback
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
+import sys
 import weakref
 from typing import Any
 
@@ -22,6 +26,8 @@ from peft_efficiency.zero_code import ATTACH_VARIABLE, REPORT_TO_NAME
 # id -> the EfficiencyCallbacks made here (by report_to or by run), as opposed to those a user made
 _AUTOMATIC: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _PATCHED = "__peft_efficiency_patched__"
+_ANNOUNCED: set[tuple[str, ...]] = set()  # the report_to="all" lists already logged in this process
+logger = logging.getLogger("peft_efficiency")
 
 
 def automatic_callback() -> Any:
@@ -45,8 +51,37 @@ class PeftEfficiencyIntegration:
 
 
 def register_report_to(integration_utils: Any) -> None:
-    """Add "peft_efficiency" to transformers' table of reporting integrations (`INTEGRATION_TO_CALLBACK`)."""
+    """Add "peft_efficiency" to transformers' table of reporting integrations (`INTEGRATION_TO_CALLBACK`) and to
+    what `report_to="all"` means (`get_available_reporting_integrations`, which transformers calls for "all" only)."""
     integration_utils.INTEGRATION_TO_CALLBACK.setdefault(REPORT_TO_NAME, PeftEfficiencyIntegration)
+    original = integration_utils.get_available_reporting_integrations
+    if getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def get_available_reporting_integrations() -> list[str]:
+        names = list(original())
+        if REPORT_TO_NAME not in names:
+            names.append(REPORT_TO_NAME)
+        announce_all(names)
+        return names
+
+    setattr(get_available_reporting_integrations, _PATCHED, True)
+    integration_utils.get_available_reporting_integrations = get_available_reporting_integrations
+    package = sys.modules.get("transformers.integrations")  # re-exports it; replace a copy it may hold already
+    if package is not None and vars(package).get("get_available_reporting_integrations") is original:
+        package.get_available_reporting_integrations = get_available_reporting_integrations
+
+
+def announce_all(names: list[str]) -> None:
+    """Log once per process (per distinct list) what `report_to="all"` attaches."""
+    key = tuple(names)
+    if key in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(key)
+    logger.warning('peft-efficiency: report_to="all" attaches %s (every reporting integration installed; '
+                   'peft_efficiency writes <output_dir>/efficiency_report.json); name them in report_to to choose',
+                   ", ".join(names))
 
 
 def attach_requested() -> bool:
