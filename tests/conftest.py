@@ -27,3 +27,15 @@ def data_dir() -> Path:
         pytest.fail(f"real data folder {path} is missing: set PEFT_EFFICIENCY_DATA_DIR to a folder laid out like ../shared/data")
     return path
 
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.requires("peft>=0.17")`: a test that needs more than a declared floor is skipped where the
+    requirement is not met, the reason naming the version it needs and the one found (shown by `-ra`)."""
+    from peft_efficiency.versions import unmet_requirement
+
+    for item in items:
+        for mark in item.iter_markers("requires"):
+            for requirement in mark.args:
+                reason = unmet_requirement(requirement)
+                if reason:
+                    item.add_marker(pytest.mark.skip(reason=reason))

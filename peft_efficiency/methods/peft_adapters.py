@@ -110,7 +110,9 @@ class LohaOptions:
             raise ValueError(f"module_dropout must be in [0, 1), got {self.module_dropout}")
 
 
-@register_method("loha", options=LohaOptions, is_peft=True, summary="low-rank Hadamard-product updates (Hyeon-Woo et al. 2021)")
+# peft < 0.17 has no default LoHa target modules (TRANSFORMERS_MODELS_TO_LOHA_TARGET_MODULES_MAPPING) for any model.
+@register_method("loha", options=LohaOptions, is_peft=True, requires={"peft": ">=0.17"},
+                 summary="low-rank Hadamard-product updates (Hyeon-Woo et al. 2021)")
 def prepare_loha(model: nn.Module, options: LohaOptions, task_type: str) -> nn.Module:
     from peft import LoHaConfig
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LOHA_TARGET_MODULES_MAPPING as mapping

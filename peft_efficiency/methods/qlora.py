@@ -14,6 +14,7 @@ from torch import nn
 from peft_efficiency.availability import is_bitsandbytes_available
 from peft_efficiency.methods.peft_adapters import LoraOptions, check_target_modules, lora_config, wrap_with_peft
 from peft_efficiency.methods.registry import MethodError, MethodUnavailableError, register_method
+from peft_efficiency.versions import is_version
 
 
 @dataclass
@@ -66,7 +67,9 @@ def qlora_load_kwargs(options: QloraOptions) -> dict[str, Any]:
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=options.quant_type,
                                bnb_4bit_use_double_quant=options.double_quant, bnb_4bit_compute_dtype=dtype,
                                llm_int8_skip_modules=list(HEADS_KEPT_IN_FULL_PRECISION))
-    return {"quantization_config": quant, "dtype": dtype}
+    # transformers 4.56 renamed from_pretrained's `torch_dtype` to `dtype` (the old name warns from then on)
+    dtype_argument = "dtype" if is_version("transformers", ">=4.56") else "torch_dtype"
+    return {"quantization_config": quant, dtype_argument: dtype}
 
 
 @register_method("qlora", options=QloraOptions, is_peft=True, load_kwargs=qlora_load_kwargs,

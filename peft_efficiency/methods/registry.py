@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from peft_efficiency.versions import UnsupportedVersionError, require_version
+
 
 class MethodError(ValueError):
     """A method name, option or model the user chose that cannot work; the message names the fix."""
@@ -40,6 +42,8 @@ class MethodSpec:
         load_kwargs: `load_kwargs(options) -> dict` of extra `from_pretrained` arguments (QLoRA's 4-bit loading),
             or None when the model loads as usual.
         is_peft: whether `prepare` returns a peft `PeftModel`.
+        requires: package -> versions the method needs beyond peft-efficiency's own floors (e.g. {"peft": ">=0.17"}),
+            checked when the method is looked up, before any model or data is loaded.
     """
 
     name: str
@@ -48,6 +52,7 @@ class MethodSpec:
     prepare: PrepareFn
     load_kwargs: Callable[[Any], dict[str, Any]] | None = None
     is_peft: bool = False
+    requires: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -60,6 +65,7 @@ def register_method(
     summary: str,
     is_peft: bool = False,
     load_kwargs: Callable[[Any], dict[str, Any]] | None = None,
+    requires: dict[str, str] | None = None,
 ) -> Callable[[PrepareFn], PrepareFn]:
     """Decorator registering `prepare(model, options, task_type)` as the method `name`."""
 
@@ -68,7 +74,7 @@ def register_method(
             raise RuntimeError(f"method {name!r} is registered twice")
         if not dataclasses.is_dataclass(options):
             raise TypeError(f"method {name!r}: options must be a dataclass, got {options!r}")
-        _REGISTRY[name] = MethodSpec(name, summary, options, prepare, load_kwargs, is_peft)
+        _REGISTRY[name] = MethodSpec(name, summary, options, prepare, load_kwargs, is_peft, dict(requires or {}))
         return prepare
 
     return decorator
@@ -79,12 +85,28 @@ def available_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_method(name: str) -> MethodSpec:
-    """The registered method `name`; an unknown name raises `MethodError` listing the valid ones."""
+def method_requirements(name: str) -> dict[str, str]:
+    """Package -> versions the method `name` needs beyond peft-efficiency's floors ({} for most methods)."""
+    return dict(_lookup(name).requires)
+
+
+def _lookup(name: str) -> MethodSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
         raise MethodError(f"unknown method {name!r}; valid methods: {', '.join(available_methods())}") from None
+
+
+def get_method(name: str) -> MethodSpec:
+    """The registered method `name`; an unknown name raises `MethodError` listing the valid ones, and a method that
+    needs newer packages than those installed raises `MethodUnavailableError` naming package, found and needed."""
+    spec = _lookup(name)
+    for package, specifier in spec.requires.items():
+        try:
+            require_version(package, specifier, f"the {name} method")
+        except UnsupportedVersionError as exc:
+            raise MethodUnavailableError(f"{exc} (or choose another method)") from None
+    return spec
 
 
 def make_options(name: str, overrides: dict[str, Any] | None = None) -> Any:
