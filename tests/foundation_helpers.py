@@ -19,10 +19,13 @@ def tiny_bert(num_labels: int = 2, seed: int = 0) -> BertForSequenceClassificati
     return BertForSequenceClassification(config)
 
 
-def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
+def tiny_llama(seed: int = 0, attn_implementation: str | None = None) -> LlamaForCausalLM:
+    """`attn_implementation="eager"`: attention as plain matmuls, which torch's FlopCounterMode sees (SDPA's CPU
+    kernels it does not count)."""
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True)
+                         num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True,
+                         **({"attn_implementation": attn_implementation} if attn_implementation else {}))
     return LlamaForCausalLM(config)
 
 

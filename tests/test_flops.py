@@ -170,3 +170,65 @@ def test_device_peaks():
     assert device_peak_flops_per_second("NVIDIA H100 80GB HBM3", half_precision=True) == 989e12
     assert device_peak_flops_per_second("NVIDIA A100-SXM4-40GB", half_precision=False) == 19.5e12
     assert device_peak_flops_per_second(None, half_precision=True) is None
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+@pytest.mark.parametrize("method", ["full", "lora", "prompt"])
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_gradient_checkpointing_model_and_hardware_flops(architecture, method, reentrant):
+    """MFU's base (flops_computed: no recomputation) equals the counter over an un-checkpointed step; HFU's base
+    (flops_hardware) the counter over a checkpointed one. Non-reentrant checkpointing (transformers' default) stops
+    rerunning a layer once the backward has what it needs: Llama's down_proj is not rerun, BERT's output.dense is."""
+    from peft_efficiency.trackers.recompute import RecomputeProbe
+
+    def model_with_input_grads() -> torch.nn.Module:
+        model = build(architecture, method)
+        if method != "full":
+            model.enable_input_require_grads()  # what the Trainer does for an adapter with checkpointing
+        return model
+
+    inputs = batch(architecture, 2, 64, padded_lengths=[50, 64])
+    _, _, plain = train_and_count(model_with_input_grads(), [inputs], steps=1)
+    model = model_with_input_grads()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
+    model.train()
+    profile = flops_profile(model)
+    probe, counter = RecomputeProbe(), BatchCounter()
+    probe.attach(model, profile.layers)
+    counter.attach(model)
+    with FlopCounterMode(display=False) as mode:
+        model(**inputs).loss.backward()
+    probe.finish()
+    profile.recomputed = (probe.token_forward, probe.layers)
+    estimate = estimate_training_flops(profile, 0, 0, counts=counter.read_counts())
+    assert profile.gradient_checkpointing and estimate["gradient_checkpointing"]
+    assert estimate["flops_computed"] == pytest.approx(plain, rel=TOLERANCE)
+    assert estimate["flops_hardware"] == pytest.approx(mode.get_total_flops(), rel=TOLERANCE)
+    assert estimate["flops_hardware"] > 1.2 * estimate["flops_computed"]
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_generation_flops_match_the_counter_over_generate(method):
+    """Prefill + decode with the KV cache, left-padded prompts: the estimate from generate()'s shapes against the
+    counter over the call; the generated tokens against the test's own count up to the first EOS."""
+    from peft_efficiency.trackers.flops import generation_flops
+    from peft_efficiency.trackers.generation import GenerationTally, read_call
+
+    model = build("llama", method).eval()
+    generator = torch.Generator().manual_seed(0)
+    prompt = torch.randint(3, VOCAB, (3, 10), generator=generator)
+    mask = torch.ones_like(prompt)
+    mask[0, :4] = 0
+    eos = 7
+    with FlopCounterMode(display=False) as mode:
+        output = model.generate(input_ids=prompt, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0,
+                                eos_token_id=eos)
+    tally = GenerationTally()
+    read_call(tally, model, (), {"input_ids": prompt, "attention_mask": mask, "eos_token_id": eos}, output)
+    new = output[:, prompt.shape[1]:].tolist()
+    expected = sum(row.index(eos) + 1 if eos in row else len(row) for row in new)
+    assert tally.generated_tokens == expected and tally.prompt_tokens == int(mask.sum()) and tally.rows == 3
+    profile = flops_profile(model)
+    assert generation_flops(profile, tally.body_positions, tally.head_positions, tally.attention_pairs) == \
+        pytest.approx(mode.get_total_flops(), rel=1e-9)

@@ -242,7 +242,8 @@ def test_checkpoint_saving_is_booked_apart_and_reported_with_readings(ledger):
     assert section["save"]["readings"] == 2 + 1
     assert section["energy_kwh"] == pytest.approx(1.0 + truth["train"][0])  # training only: saving excluded
     assert section["train"]["readings"] == 7 + 2 and section["eval"]["readings"] == 1
-    assert all(is_energy_part(section[phase]) for phase in PHASES)
+    assert all(is_energy_part(section[phase]) for phase in ("train", "eval", "save"))
+    assert section["generation"] is None and "generation" in PHASES  # no generate() call was booked
     assert not is_energy_part({"energy_kwh": 1.0, "readings": 2.5})
 
 

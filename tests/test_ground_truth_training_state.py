@@ -34,7 +34,7 @@ from peft_efficiency.callbacks import MemoryCallback
 from peft_efficiency.callbacks.memory import MemoryMeasure
 from peft_efficiency.callbacks.session import RunSession
 from peft_efficiency.methods import prepare_model
-from peft_efficiency.report import SCHEMA_PATH, load_report
+from peft_efficiency.report import REPORT_SCHEMA_VERSION, SCHEMA_PATH, load_report
 
 TOTAL = 17_388
 TENSORS = 41
@@ -170,7 +170,7 @@ def test_read_again_after_resuming_from_a_checkpoint(tmp_path):
     assert memory["training_state"]["measured_at_step"] == 3  # the first optimizer step of the resumed session
     assert memory["optimizer_state_bytes"] == 2 * TOTAL * F32 + TENSORS * F32
     assert memory["training_state_bytes"] == TOTAL * F32 * 4 + TENSORS * F32
-    assert report["schema_version"] == 2
+    assert report["schema_version"] == REPORT_SCHEMA_VERSION
     jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
 
 

@@ -3,7 +3,8 @@
 
 Before the original `train` runs, the wrapper puts our callbacks right after DefaultFlowCallback (so their figures
 are in `logs` before the `report_to` integrations read them), refuses a model with nothing to train, and tells
-them the checkpoint being resumed. If `train` raises, it ends the run session with "interrupted" (Ctrl-C) or
+them the checkpoint being resumed, the trainer's class and its separate reference model (trl's `ref_model`) if
+any. If `train` raises, it ends the run session with "interrupted" (Ctrl-C) or
 "failed" and re-raises. It keeps no reference to any Trainer.
 """
 
@@ -71,6 +72,8 @@ def install_train_wrapper() -> None:
         checkpoint = resolve_checkpoint(resume, self.args.output_dir)
         for callback in mine:
             callback.resume_checkpoint = checkpoint
+            callback.trainer_class = type(self)
+            callback.reference_model = getattr(self, "ref_model", None)
         try:
             return original(self, *args, **kwargs)
         except BaseException as exc:

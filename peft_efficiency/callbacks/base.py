@@ -35,6 +35,8 @@ class MeasurementCallback(TrainerCallback):
         # internal state
         self.measures = measures
         self.resume_checkpoint: str | None = None  # told by the train() wrapper, used at the next train begin
+        self.trainer_class: type | None = None  # told by the train() wrapper: what the samples are, whether it generates
+        self.reference_model: Any = None  # told by the train() wrapper (trl's ref_model), handed to the session once
         install_train_wrapper()
 
     # -- what a subclass may add --------------------------------------------------------------------------
@@ -57,10 +59,12 @@ class MeasurementCallback(TrainerCallback):
         if session is None or not session.training or session.output_dir != output_dir:
             session = RunSession(output_dir, owner=self, is_main=bool(state.is_world_process_zero))
             setattr(state, SESSION_ATTRIBUTE, session)
-            session.begin(args, state, model)
+            session.begin(args, state, model, self.trainer_class, self.reference_model)
             self._open_resumed(session, state)
         self.resume_checkpoint = None
+        self.reference_model = None  # the session holds it until the run ends; the callback never does
         started = [m for m in self.measures if session.join(m, args, state, model)]
+        session.refresh_step_hooks()
         self._restore(session, started)
         if args.eval_on_start:
             session.phase = "eval"
@@ -101,21 +105,25 @@ class MeasurementCallback(TrainerCallback):
         session = self._owned_session(state)
         if session is not None:
             began = time.perf_counter()
-            switch_phase(session, "train")  # evaluation (of one or several eval sets) is over
-            for measure in session.measures:
-                measure.step_begin()
+            if session.phase != "train":
+                switch_phase(session, "train")  # evaluation (of one or several eval sets) is over
+            for step_begin in session.step_begin_hooks:
+                step_begin()
             session.step_events_seconds += time.perf_counter() - began
 
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         session = self._owned_session(state)
         if session is not None:
             began = time.perf_counter()
-            for measure in session.measures:
-                measure.step_end()
-                if measure.wants_live_objects:  # once per session: after the first optimizer step (and a resume)
-                    reading = time.perf_counter()
-                    give_live_objects(measure, model, optimizer, state.global_step)
-                    session.state_read_seconds += time.perf_counter() - reading
+            for step_end in session.step_end_hooks:
+                step_end()
+            if session.live_objects_wanted:  # once per session: after the first optimizer step (and a resume)
+                reading = time.perf_counter()
+                for measure in session.measures:
+                    if measure.wants_live_objects:
+                        give_live_objects(measure, model, optimizer, state.global_step)
+                session.live_objects_wanted = any(m.wants_live_objects for m in session.measures)
+                session.state_read_seconds += time.perf_counter() - reading
             self._after_training_event(session, control, logging_next=control.should_log)
             session.step_events_seconds += time.perf_counter() - began
 
@@ -230,11 +238,8 @@ def give_live_objects(measure: Measure, model: Any, optimizer: Any, step: int) -
 
 
 def switch_phase(session: RunSession, phase: str) -> None:
-    """Move every measure to `phase` ("train" or "eval") if the session is not there already."""
-    if session.phase != phase:
-        session.phase = phase
-        for measure in session.measures:
-            measure.phase_changed(phase)
+    """Move every measure to `phase` ("train", "eval" or "save") if the session is not there already."""
+    session.switch_phase(phase)
 
 
 def inject(logs: dict[str, Any], state: Any, figures: dict[str, Any]) -> None:

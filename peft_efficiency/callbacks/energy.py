@@ -22,7 +22,8 @@ class EnergyCallback(MeasurementCallback):
     Measures: `efficiency/energy_joules` and `efficiency/co2_grams` for training (evaluation excluded; kept apart
     as `efficiency/eval_energy_joules`). The logs use joules and grams so that the Trainer's printed metrics (floats
     rounded to 4 decimals) never show a short run's energy as 0; the report keeps kWh and kg per phase (train,
-    eval, save: checkpoint saving when the session books it), with CPU/GPU/RAM parts, the number of readings
+    eval, save: checkpoint saving when the session books it, generation: `generate()` inside training, also as
+    `efficiency/generation_energy_joules`), with CPU/GPU/RAM parts, the number of readings
     and how each part was obtained (hardware counter such as RAPL/NVML, or codecarbon's estimate). The counters
     are read every `measure_power_seconds` during a phase, so a counter that wraps (RAPL) loses nothing in long
     phases. Offline by default: no network, carbon intensity of `country_iso_code` from codecarbon's own table.
@@ -103,10 +104,12 @@ class EnergyMeasure(Measure):
         section = self._summary(collective)
         self.session.update("energy", section)
         eval_kwh = section["eval"]["energy_kwh"] if section.get("eval") else None
+        generation_kwh = section["generation"]["energy_kwh"] if section.get("generation") else None
         return {
             "efficiency/energy_joules": _scaled(section["energy_kwh"], JOULES_PER_KWH),
             "efficiency/co2_grams": _scaled(section["co2_kg"], GRAMS_PER_KG),
             "efficiency/eval_energy_joules": _scaled(eval_kwh, JOULES_PER_KWH),
+            "efficiency/generation_energy_joules": _scaled(generation_kwh, JOULES_PER_KWH),
         }
 
 

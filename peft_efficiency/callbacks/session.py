@@ -3,7 +3,12 @@
 A session is created at `on_train_begin` for that call's `args.output_dir` and lives on the call's TrainerState
 (attribute `SESSION_ATTRIBUTE`), so every peft-efficiency callback of that Trainer finds the same one and nothing
 is kept process-wide: when the user drops the Trainer, the session goes with it. It holds no Trainer or model:
-the batch counter's hook is removed when the run ends, however it ends.
+the batch counters' hooks and the generation listener are removed when the run ends, however it ends.
+
+What counts as training (see `peft_efficiency.trackers.tokens`): forwards with gradients enabled. A reference
+model the trainer holds apart (`ref_model`) is counted by a second counter while training runs; `generate()`
+calls during training are the generation phase (`peft_efficiency.trackers.generation`): their time, energy and
+tokens are booked apart from training's.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ import datetime as dt
 import logging
 import time
 import warnings
+import weakref
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, write_report
 from peft_efficiency.trackers.distributed import all_reduce_sum, world_size
+from peft_efficiency.trackers.generation import GenerationTally, install_generate_wrapper, listen, read_call
 from peft_efficiency.trackers.timing import PhaseClock
 from peft_efficiency.trackers.tokens import BatchCounter, BatchCounts
+from peft_efficiency.trackers.trainer_kinds import TrainerKind, trainer_kind
 
 logger = logging.getLogger("peft_efficiency")
 SECTIONS = ("params", "time", "memory", "energy", "flops", "overhead", "environment")
@@ -49,6 +57,14 @@ class RunSession:
         self.run: dict[str, Any] = {"status": "running", "error": None}
         self.clock = PhaseClock()
         self.counter = BatchCounter()
+        self.reference_counter: BatchCounter | None = None  # the trainer's separate reference model, when it has one
+        self.trainer = TrainerKind()
+        self.generation = GenerationTally()
+        self.generating = False
+        self.generation_problem: str | None = None  # why generation figures are missing, when reading one failed
+        self._generation_in_training = False
+        self._listened: Any = None  # a weak reference to the model whose generate() calls are listened to
+        self._reference: Any = None  # a weak reference to the trainer's separate reference model
         self.training = False
         self.phase = "train"
         self.carried: dict[str, Any] | None = None  # totals read from the resumed checkpoint
@@ -58,6 +74,9 @@ class RunSession:
         self._last_save_step: int | None = None
         self.counts_scope = "one process"
         self._counts_cache: tuple[tuple[bool, int], BatchCounts] | None = None
+        self.step_begin_hooks: list[Any] = []  # the measures' step hooks that do something (see refresh_step_hooks)
+        self.step_end_hooks: list[Any] = []
+        self.live_objects_wanted = False  # some measure waits for the model and optimizer at a step end
         self.step_events_seconds = 0.0  # the plugin's own work in Trainer step events while training (see `overhead`)
         self.state_read_seconds = 0.0  # of it: the one-off read of the training state after the first optimizer step
         self.log_seconds = 0.0  # its work at training logs (measuring, report writing)
@@ -66,9 +85,18 @@ class RunSession:
         self._write_warned = False
 
     # -- life cycle -----------------------------------------------------------------------------------------
-    def begin(self, args: Any, state: Any, model: Any) -> None:
+    def begin(self, args: Any, state: Any, model: Any, trainer_class: type | None = None, reference_model: Any = None) -> None:
         self.training = True
+        self.trainer = trainer_kind(trainer_class)
         self.counter.attach(model)
+        if reference_model is not None and reference_model is not model and hasattr(reference_model, "register_forward_pre_hook"):
+            self.reference_counter = BatchCounter(training_only=False, split_untrained=False)
+            self.reference_counter.attach(reference_model)
+            self._reference = weakref.ref(reference_model)
+        if model is not None:
+            install_generate_wrapper()
+            listen(model, self)
+            self._listened = weakref.ref(model)
         self.run.update(status="running", error=None, started_at=utc_now(), ended_at=None, output_dir=self.output_dir,
                         run_name=getattr(args, "run_name", None), world_size=world_size(), global_step=state.global_step,
                         resumed_from_checkpoint=None, sessions=1)
@@ -82,6 +110,14 @@ class RunSession:
         measure.start(args, state, model)
         self.measures.append(measure)
         return True
+
+    def refresh_step_hooks(self) -> None:
+        """Keep only the step hooks a measure overrides: a step event then costs a call per working hook."""
+        from peft_efficiency.callbacks.measure import Measure
+
+        self.step_begin_hooks = [m.step_begin for m in self.measures if type(m).step_begin is not Measure.step_begin]
+        self.step_end_hooks = [m.step_end for m in self.measures if type(m).step_end is not Measure.step_end]
+        self.live_objects_wanted = any(m.wants_live_objects for m in self.measures)
 
     def restart_clock(self, state: Any) -> None:
         """Set-up (measures starting, e.g. codecarbon's ~1 s) is not training time: restart before the first step."""
@@ -113,6 +149,13 @@ class RunSession:
         self.training = False
         self.clock.stop()
         self.counter.detach()
+        if self.reference_counter is not None:
+            self.reference_counter.detach()
+        self._reference = None
+        model = self._listened() if self._listened is not None else None
+        if model is not None:
+            listen(model, None)
+        self._listened = None
         for measure in self.measures:
             try:
                 measure.close()
@@ -145,9 +188,65 @@ class RunSession:
         return total
 
     def counts(self, collective: bool) -> tuple[int, int]:
-        """(samples, tokens) of this session: sequences trained on (packed documents each count) and non-padding tokens."""
+        """(samples, tokens) of this session: the examples trained on (sequences, packed documents each count; for
+        preference trainers the pairs) and their tokens (non-padding; for other inputs see `input_kinds`)."""
         total = self.batch_counts(collective)
-        return int(total.samples), int(total.tokens)
+        return int(total.samples) // self.trainer.rows_per_sample, int(total.tokens)
+
+    def summed(self, values: list[float], collective: bool) -> list[float]:
+        """`values` of this process summed over processes (collective), or times their number (an estimate)."""
+        if collective:
+            return all_reduce_sum(values)
+        return [value * world_size() for value in values]
+
+    def untrained_counts(self, collective: bool) -> BatchCounts:
+        """Forwards of the trained model in train mode with gradients off (reference or old-policy log-probs)."""
+        untrained = self.counter.untrained.read_counts() if self.counter.untrained is not None else BatchCounts()
+        return BatchCounts(*self.summed([getattr(untrained, f.name) for f in fields(BatchCounts)], collective))
+
+    def reference_counts(self, collective: bool) -> BatchCounts | None:
+        """Forwards of the trainer's separate reference model while training ran (None: it has none)."""
+        if self.reference_counter is None:
+            return None
+        mine = self.reference_counter.read_counts()
+        return BatchCounts(*self.summed([getattr(mine, f.name) for f in fields(BatchCounts)], collective))
+
+    def reference_model(self) -> Any:
+        """The trainer's separate reference model while the run lasts (None: it has none, or it is gone)."""
+        return self._reference() if self._reference is not None else None
+
+    def generation_tally(self, collective: bool) -> GenerationTally:
+        return GenerationTally(*self.summed(self.generation.as_list(), collective))
+
+    # -- generation (called by the generate() wrapper) ------------------------------------------------------
+    def generation_started(self) -> None:
+        self.generating = True
+        self._generation_in_training = self.training and self.phase == "train"  # in evaluation, it is evaluation
+        self.counter.paused = True
+        if self._generation_in_training:
+            self.switch_phase("generation")
+
+    def generation_finished(self, model: Any, args: tuple, kwargs: dict, output: Any, seconds: float) -> None:
+        self.generating = False
+        self.counter.paused = False
+        if not self._generation_in_training:
+            return
+        self.clock.generation_done(seconds)
+        try:
+            read_call(self.generation, model, args, kwargs, output)
+        except Exception as exc:  # noqa: BLE001 - measurement never breaks training
+            self.generation_problem = f"a generate() output could not be read ({type(exc).__name__}: {exc})"
+        self.switch_phase("train")
+
+    def switch_phase(self, phase: str) -> None:
+        """Move every measure to `phase` ("train", "eval", "save", "generation") if the session is not there already."""
+        if self.phase == phase:
+            return
+        self.phase = phase
+        if self.reference_counter is not None:
+            self.reference_counter.paused = phase != "train"
+        for measure in self.measures:
+            measure.phase_changed(phase)
 
     def record_eval(self, state: Any, metrics: dict[str, Any]) -> bool:
         """Keep an evaluation's metrics; False if this exact evaluation was already recorded."""
@@ -175,12 +274,13 @@ class RunSession:
 
     def overhead(self) -> dict[str, Any]:
         """The plugin's own cost while training, in all and by where it is spent: step events, logs, forward pre-hook."""
-        seconds = self.step_events_seconds + self.log_seconds + self.counter.hook_seconds
+        hook_seconds = self.counter.hook_seconds + (self.reference_counter.hook_seconds if self.reference_counter else 0.0)
+        seconds = self.step_events_seconds + self.log_seconds + hook_seconds
         train_seconds = self.clock.train_seconds()
         return {"overhead_seconds": seconds, "overhead_share": seconds / train_seconds if train_seconds > 0 else None,
                 "step_events_seconds": self.step_events_seconds, "state_read_seconds": self.state_read_seconds,
                 "log_seconds": self.log_seconds,
-                "forward_hook_seconds": self.counter.hook_seconds, "startup_seconds": self.startup_seconds}
+                "forward_hook_seconds": hook_seconds, "startup_seconds": self.startup_seconds}
 
     def write(self, throttled: bool = False) -> None:
         """Write the report atomically from the main process; a failure is reported once, never raised.

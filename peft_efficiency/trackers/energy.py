@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 DEFAULT_COUNTRY_ISO_CODE = "USA"
-PHASES = ("train", "eval", "save")
+PHASES = ("train", "eval", "save", "generation")
 SAMPLER_THREAD_NAME = "peft-efficiency-energy-sampler"
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,8 @@ def summarize_energy(node_results: list[dict[str, Any]], country_iso_code: str, 
     """The report's energy section from every node tracker's `result()` (kWh, kg and readings summed over nodes),
     plus `prior` ({"train": EnergyPart fields, "eval": ..., "save": ...}) carried from the sessions before a resume.
     `energy_kwh`/`co2_kg` are training's: evaluation and checkpoint saving are kept apart, as their time is;
-    `save` is None when no reading was booked to it (no checkpoint, or a session that does not switch to "save")."""
+    `save` is None when no reading was booked to it (no checkpoint, or a session that does not switch to "save");
+    `generation` (trainers that generate while training) likewise."""
     section: dict[str, Any] = {"country_iso_code": None if online else country_iso_code, "offline": not online,
                                "trackers": len(node_results)}
     reasons = [r["unavailable_reason"] for r in node_results if "unavailable_reason" in r]
@@ -244,6 +245,7 @@ def summarize_energy(node_results: list[dict[str, Any]], country_iso_code: str, 
         energy_kwh=totals["train"].energy_kwh, co2_kg=totals["train"].co2_kg,
         train=asdict(totals["train"]), eval=asdict(totals["eval"]),
         save=asdict(totals["save"]) if totals["save"].readings else None,  # None: no save booked apart (in "train")
+        generation=asdict(totals["generation"]) if totals["generation"].readings else None,
         sources=node_results[0].get("sources", {}), measure_power_seconds=node_results[0].get("measure_power_seconds"),
     )
     return section

@@ -25,15 +25,19 @@ and a sum over the sequences i of length s_i. Two figures, which differ in what 
                   separate sequences, so packing costs sum_i s_i^2, not (sum_i s_i)^2. The work the training
                   needed: compare runs with it.
   flops_computed  T = every position of every row, padding included, s_i = the row's width (or each sequence's
-                  length where the attention kernel is varlen, i.e. flash attention). What the hardware
-                  computes: MFU uses it. A fused attention kernel (flash attention; SDPA on CUDA, which runs
+                  length where the attention kernel is varlen, i.e. flash attention). The model FLOPs of what
+                  ran: MFU (in PaLM's sense: no recomputation) uses it. A fused attention kernel (flash attention; SDPA on CUDA, which runs
                   the flash or memory-efficient kernel) recomputes Q K^T in its backward and computes dQ, dK
                   and dV together: 5 matmuls in each layer the backward reaches, as FlopCounterMode counts them,
                   where `flops` counts the M needed.
 Full fine-tuning gives the familiar 6 N per token plus attention; LoRA/IA3 about 4 N + 2 N_trainable.
 Assumptions: embeddings are lookups (no FLOPs); attention computes its full score matrix (causal masking saves
 nothing in eager/SDPA kernels); elementwise work (norms, softmax, optimizer) is left out, as FlopCounterMode
-does; gradient-checkpointing recomputation is not counted.
+does. Gradient checkpointing (transformers' `gradient_checkpointing_enable()`) reruns forward work of the
+checkpointed layers the backward reaches: `flops_recompute` = 2 * T * (in*out of the Linears rerun) + 4 * d *
+(layers rerun) * sum_i s_i^2 (over the positions of flops_computed), the Linears rerun as observed on the first
+step (`peft_efficiency.trackers.recompute`; before that, every Linear of the layers the backward reaches), and
+`flops_hardware` = flops_computed + flops_recompute, the base of HFU (hardware FLOPs utilization).
 """
 
 from __future__ import annotations
@@ -141,6 +145,9 @@ class FlopsProfile:
     attention_width: int | None = None
     varlen_attention: bool = False
     fused_attention: bool = False  # the backward recomputes the scores (see the module docstring)
+    gradient_checkpointing: bool = False  # checkpointed layers rerun their forward in the backward
+    recomputed: tuple[int, int] | None = None  # (in*out per position, layers) rerun, as observed on the first step
+    output_head: int = 0  # in*out of the output embeddings (a causal LM's head runs once per row in a prefill)
 
 
 def flops_profile(model: torch.nn.Module) -> FlopsProfile:
@@ -152,7 +159,28 @@ def flops_profile(model: torch.nn.Module) -> FlopsProfile:
     return FlopsProfile(weights=MatmulWeights(plan.total, plan.trainable), layers=plan.layers or layers, hidden=hidden,
                         virtual_tokens=v, virtual_through_layers=through_layers, plan=plan,
                         attention_width=attention_width(config), varlen_attention="flash" in implementation,
-                        fused_attention=uses_fused_attention(model, implementation))
+                        fused_attention=uses_fused_attention(model, implementation),
+                        gradient_checkpointing=is_gradient_checkpointing(model), output_head=output_head_size(model))
+
+
+def is_gradient_checkpointing(model: torch.nn.Module) -> bool:
+    """Whether transformers' gradient checkpointing is on (also under a peft wrapper)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # the first is transformers >= 5.23's name
+        if hasattr(type(base), name) or name in vars(base):
+            return bool(getattr(base, name))
+    return False
+
+
+def output_head_size(model: torch.nn.Module) -> int:
+    """in*out of the model's output embeddings (0 when it has none, or they are not a Linear)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    getter = getattr(base, "get_output_embeddings", None)
+    head = getter() if callable(getter) else None
+    head = getattr(head, "base_layer", head)  # an adapter on the head: its base Linear
+    if isinstance(head, torch.nn.Linear):
+        return int(head.in_features) * int(head.out_features)
+    return 0
 
 
 def uses_fused_attention(model: torch.nn.Module, implementation: str) -> bool:
@@ -218,9 +246,14 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
     forward = (2.0 * tokens_effective * plan.token_forward + 2.0 * counts.rows * plan.row_forward
                + 2.0 * counts.batches * plan.batch_forward + 2.0 * v * virtual_runs * plan.virtual_forward
                + (4.0 * width * layers * sequence_pairs if width and layers else 0.0))
+    flops_computed = total(counts.positions, row_pairs, attention_cost(computed_backward))
+    recompute = recompute_flops(profile, counts.positions + counts.rows * v_q, row_pairs) if profile.gradient_checkpointing else 0.0
     return {
         "flops": flops,
-        "flops_computed": total(counts.positions, row_pairs, attention_cost(computed_backward)),
+        "flops_computed": flops_computed,
+        "flops_recompute": recompute,
+        "flops_hardware": flops_computed + recompute,
+        "gradient_checkpointing": profile.gradient_checkpointing,
         "flops_forward": forward,
         "tokens_counted": TOKENS_COUNTED,
         "formula": FORMULA,
@@ -236,6 +269,31 @@ def estimate_training_flops(profile: FlopsProfile, samples: int, tokens: int, co
         "attention_backward_matmuls": plan.attention_backward_matmuls,
         "attention_backward_matmuls_computed": computed_backward,
     }
+
+
+def recompute_flops(profile: FlopsProfile, positions: float, pairs: float) -> float:
+    """The forward of the checkpointed layers that the backward reaches, rerun once per training forward."""
+    plan = profile.plan
+    if plan is None:
+        return 0.0
+    if profile.recomputed is not None:
+        per_position, layers = profile.recomputed
+    else:
+        reached = range(plan.first_backward_layer, plan.layers)
+        per_position, layers = sum(plan.layer_token_forward[i] for i in reached), len(reached)
+    width = profile.attention_width or 0
+    return 2.0 * positions * per_position + 4.0 * width * layers * pairs
+
+
+def generation_flops(profile: FlopsProfile, body_positions: float, head_positions: float, attention_pairs: float) -> float | None:
+    """Forward FLOPs of decoder-only generation with a KV cache (formula in `peft_efficiency.trackers.generation`);
+    None where it does not hold (virtual tokens, unknown attention shape)."""
+    plan = profile.plan
+    if plan is None or profile.virtual_tokens or not profile.attention_width or not plan.layers:
+        return None
+    body = plan.token_forward - profile.output_head
+    return (2.0 * body * body_positions + 2.0 * profile.output_head * head_positions
+            + 4.0 * profile.attention_width * plan.layers * attention_pairs)
 
 
 def device_peak_flops_per_second(device_name: str | None, half_precision: bool) -> float | None:

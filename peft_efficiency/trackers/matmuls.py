@@ -26,7 +26,7 @@ Prefix tuning's optional projection runs on the virtual tokens of every row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -60,6 +60,8 @@ class MatmulPlan:
     layers: int = 0
     total: int = 0  # in * out of every Linear, each once
     trainable: int = 0  # of those with a trained weight
+    layer_token_forward: list[int] = field(default_factory=list)  # token_forward of the Linears inside each layer
+    first_backward_layer: int = 0  # the lowest layer the backward reaches (layers: none does)
 
 
 def _linear_size(module: torch.nn.Module) -> int | None:
@@ -146,7 +148,7 @@ def matmul_plan(model: torch.nn.Module, expected_layers: int | None, prefix_tuni
     positions = _Positions(model, expected_layers)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     model_class = type(base).__name__
-    plan = MatmulPlan(layers=positions.layers)
+    plan = MatmulPlan(layers=positions.layers, layer_token_forward=[0] * positions.layers)
 
     # where trainable parameters sit: the earliest one decides which activations carry a gradient
     trainable_positions: list[tuple[int, int]] = []
@@ -167,6 +169,7 @@ def matmul_plan(model: torch.nn.Module, expected_layers: int | None, prefix_tuni
     if any(getattr(m, "_require_grads_hooks", None) or hasattr(m, "_require_grads_hook") for m in model.modules()):
         trainable_positions.append(BEFORE)  # enable_input_require_grads(): the embeddings' output carries a gradient
     first = min(trainable_positions, default=(positions.layers + 1, 0))
+    plan.first_backward_layer = min(max(first[0], 0), positions.layers)
 
     for name, module in model.named_modules():
         segments = name.split(".")
@@ -199,6 +202,9 @@ def matmul_plan(model: torch.nn.Module, expected_layers: int | None, prefix_tuni
         else:
             plan.token_forward += size
             plan.token_backward += backward
+            layer = positions.of(name)[0]
+            if 0 <= layer < positions.layers:
+                plan.layer_token_forward[layer] += size
 
     for layer in range(positions.layers):
         if first < (layer, 0):

@@ -208,7 +208,7 @@ class StepTimer:
 
 @dataclass
 class PhaseClock:
-    """Splits a session's wall time into training, evaluation and checkpoint saving.
+    """Splits a session's wall time into training, evaluation, checkpoint saving and generation.
 
     The Trainer gives no "evaluation begins" event, but it always evaluates and saves right after a step,
     epoch or log event. So the time from the last such event to `on_evaluate` is evaluation, and the time
@@ -220,6 +220,7 @@ class PhaseClock:
     last_event: float = 0.0
     eval_seconds: float = 0.0
     save_seconds: float = 0.0
+    generation_seconds: float = 0.0  # generate() calls inside training steps (RL trainers), timed by their wrapper
     evaluations: int = 0
     saves: int = 0
     loop_over_at: float | None = None  # the latest log after training was told to stop
@@ -271,5 +272,9 @@ class PhaseClock:
         end = self.ended if self.ended is not None else self.clock()
         return end - self.started
 
+    def generation_done(self, seconds: float) -> None:
+        if self.running:
+            self.generation_seconds += seconds
+
     def train_seconds(self) -> float:
-        return max(self.elapsed_seconds() - self.eval_seconds - self.save_seconds, 0.0)
+        return max(self.elapsed_seconds() - self.eval_seconds - self.save_seconds - self.generation_seconds, 0.0)

@@ -3,6 +3,13 @@
 A sequence is what attends only to itself: a padded row (`attention_mask` given), or each document of a
 padding-free packed row (trl's `packing=True`, `padding_free=True`, transformers' `DataCollatorWithFlattening`),
 found from `cu_seq_lens_q` when the collator passes it, else from where `position_ids` restart at 0.
+
+Trained work is what is backpropagated: only forward passes with gradients enabled count as training. A forward
+under `torch.no_grad()`/`inference_mode()` while the model is in train mode (a reference model's log-probs taken
+from the same weights with the adapter off, old-policy log-probs of RL trainers) goes to `untrained`, and forwards
+inside `generate()` to neither (the generation phase counts them, see `peft_efficiency.trackers.generation`).
+Inputs without `input_ids`/`inputs_embeds` (images, audio, custom keywords) are read by
+`peft_efficiency.trackers.input_kinds`.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
+
+from peft_efficiency.trackers.input_kinds import ROWS_ONLY, TEXT, TOKEN_MEANING, InputReader
 
 
 @dataclass
@@ -53,17 +62,25 @@ class BatchCounter:
     rows (no mask): the documents delimited by `cu_seq_lens_q`, else by `position_ids` restarting at 0, else one
     sequence per row; tokens = every position. Counts derived from GPU tensors stay on the device until
     `read()`, so counting never syncs a step (CPU tensors are read at once). Forward passes in eval mode are not
-    counted.
+    counted (unless `training_only` is False: a reference model, which stays in eval mode), nor any while
+    `paused` (generation). With gradients disabled, a train-mode forward goes to `untrained`.
 
-    Cost per padded batch: one reduction (the row lengths, `count_nonzero`); the token and square sums of those
+    Cost per padded batch: one reduction (the row lengths, `mask.sum(dim=1)`); the token and square sums of those
     lengths are folded in at the next read, or every PENDING_LENGTHS_LIMIT batches (on the CPU as host ints).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, training_only: bool = True, split_untrained: bool = True) -> None:
         self._host = dict.fromkeys(_FIELDS, 0)
         self._device: dict[str, torch.Tensor] = {}
         self._pending_lengths: list[torch.Tensor] = []  # row lengths of padded batches not yet summed
         self._handle: Any = None
+        self.training_only = training_only
+        self.paused = False  # set while the model generates (or, for a reference model, outside training)
+        self.untrained: BatchCounter | None = BatchCounter(split_untrained=False) if split_untrained else None
+        self.reader = InputReader(None)
+        self.kinds: dict[str, int] = {}  # forward passes counted, by input kind (peft_efficiency.trackers.input_kinds)
+        self.untokenized_keys: tuple[str, ...] = ()  # the input keys of a forward whose tokens are not defined
+        self.unreadable_keys: tuple[str, ...] | None = None  # the keys of a forward with no tensor to count
         self.hook_seconds = 0.0  # time spent in the hook itself (the plugin's own cost)
 
     @property
@@ -78,6 +95,9 @@ class BatchCounter:
 
     def attach(self, model: torch.nn.Module) -> None:
         self.detach()
+        self.reader = InputReader(model)
+        if self.untrained is not None:
+            self.untrained.reader = self.reader
         self._handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def detach(self) -> None:
@@ -104,38 +124,66 @@ class BatchCounter:
             held.add_(value.to(held.device, non_blocking=True))
 
     def _hook(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        if not module.training:
+        if self.paused or (self.training_only and not module.training):
             return
         began = time.perf_counter()
         try:
-            self._count(args, kwargs)
+            if self.untrained is None or torch.is_grad_enabled():
+                self._count(args, kwargs)
+            else:
+                self.untrained._count(args, kwargs)
         finally:
             self.hook_seconds += time.perf_counter() - began
 
     def _count(self, args: tuple, kwargs: dict) -> None:
+        """Count one forward pass (the inputs are integer ids and masks: no autograd graph is built here)."""
         reference = kwargs.get("input_ids")
         if reference is None:
             reference = kwargs.get("inputs_embeds")
         if reference is None and args and isinstance(args[0], torch.Tensor):
             reference = args[0]
+        if reference is None:
+            self._count_other_input(kwargs)
+            return
         if not isinstance(reference, torch.Tensor) or reference.dim() == 0:
             return
-        rows, width = int(reference.shape[0]), int(reference.shape[1]) if reference.dim() > 1 else 1
-        self._add("batches", 1)
-        self._add("rows", rows)
-        self._add("positions", rows * width)
-        self._add("row_square_sum", rows * width * width)
-        with torch.no_grad():
-            self._count_sequences(kwargs, rows, width)
-
-    def _count_sequences(self, kwargs: dict, rows: int, width: int) -> None:
+        shape = reference.shape
+        rows, width = shape[0], shape[1] if len(shape) > 1 else 1
+        self._add_rows(TEXT, rows, width)
         mask = kwargs.get("attention_mask")
-        if isinstance(mask, torch.Tensor) and mask.dim() == 2:
-            self._add("samples", rows)
-            self._pending_lengths.append(torch.count_nonzero(mask, dim=1))
+        if isinstance(mask, torch.Tensor) and mask.dim() == 2:  # the common case, kept short: one reduction
+            self._host["samples"] += rows
+            self._pending_lengths.append(mask.sum(dim=1))
             if len(self._pending_lengths) >= PENDING_LENGTHS_LIMIT:
                 self._fold_lengths()
             return
+        self._count_unpadded(kwargs, rows, width)
+
+    def _add_rows(self, kind: str, rows: int, width: int) -> None:
+        kinds, host = self.kinds, self._host
+        kinds[kind] = kinds.get(kind, 0) + 1
+        host["batches"] += 1
+        host["rows"] += rows
+        host["positions"] += rows * width
+        host["row_square_sum"] += rows * width * width
+
+    def _count_other_input(self, kwargs: dict) -> None:
+        """A forward without input_ids/inputs_embeds: samples from the batch dimension, tokens where the modality
+        defines them (image patches, audio frames), else none (the keys are kept for the report's reason)."""
+        reading = self.reader.read(kwargs)
+        if reading is None:
+            self.unreadable_keys = tuple(sorted(kwargs))
+            return
+        self._add_rows(reading.kind, reading.rows, reading.width)
+        self._add("samples", reading.rows)
+        if reading.tokens is None:
+            self.untokenized_keys = reading.keys
+            return
+        self._add("tokens", reading.tokens)
+        self._add("sequence_square_sum", reading.square_sum)
+
+    def _count_unpadded(self, kwargs: dict, rows: int, width: int) -> None:
+        """Rows without a 2-D mask: packed documents from `cu_seq_lens_q` or `position_ids`, else whole rows."""
         self._add("tokens", rows * width)
         boundaries = kwargs.get("cu_seq_lens_q")
         if isinstance(boundaries, torch.Tensor) and boundaries.dim() == 1 and boundaries.numel() > 1:
@@ -185,3 +233,20 @@ class BatchCounter:
         """(samples, tokens) counted so far in this process (one device sync, if some counts live on a GPU)."""
         counts = self.read_counts()
         return int(counts.samples), int(counts.tokens)
+
+    def describe(self) -> dict[str, Any]:
+        """What the counts mean: training forward passes by input kind, what a token is, and why a figure is absent."""
+        kinds = dict(self.kinds)
+        described: dict[str, Any] = {"input_kinds": kinds, "tokens_are": None, "unavailable": {}}
+        if not kinds:
+            seen = f" (input keys seen: {', '.join(self.unreadable_keys)})" if self.unreadable_keys else ""
+            described["unavailable"]["samples"] = f"no training forward pass with a tensor input was seen{seen}"
+        if self.untokenized_keys or ROWS_ONLY in kinds:
+            keys = ", ".join(self.untokenized_keys) or "?"
+            described["unavailable"]["tokens"] = f"no token count is defined for the training inputs ({keys})"
+        elif kinds:
+            described["tokens_are"] = "; ".join(TOKEN_MEANING[kind] for kind in kinds)
+        if kinds and set(kinds) != {TEXT}:
+            described["unavailable"]["flops"] = ("the FLOPs formula covers token sequences of input_ids/inputs_embeds; "
+                                                 f"the training inputs were {', '.join(kinds)}")
+        return described
