@@ -1,4 +1,5 @@
-"""The lock (requirements/lock.txt) matches pyproject.toml, and the environment under test was installed from it."""
+"""The lock (requirements/lock.txt) matches pyproject.toml, the environment under test was installed from it, and
+the floors environment (make test-floors) holds the declared floors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from lock_helpers import LOCK_FILE, lock_mismatches, parse_lock, read_pyproject
 
@@ -79,3 +81,37 @@ def test_the_canary_without_the_package_index_says_so(tmp_path):
     assert f"make test-latest: the package index {missing_index} cannot be reached (" in out.stderr
     assert "The canary installs the newest releases, so it needs network access to the index" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "venv").exists()
+
+
+def test_the_floors_check_without_the_package_index_says_so(tmp_path):
+    import os
+    import subprocess
+
+    missing_index = (tmp_path / "no-index").as_uri()
+    env = {**os.environ, "PIP_INDEX_URL": missing_index}
+    out = subprocess.run(["make", "-s", "test-floors", f"FLOORS_VENV={tmp_path / 'venv'}"], cwd=LOCK_FILE.parents[1],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert f"make test-floors: the package index {missing_index} cannot be reached (" in out.stderr
+    assert "The floors check installs the lowest releases pyproject.toml allows" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "venv").exists()
+
+
+def _floors_resolution() -> Path:
+    return Path(sys.prefix) / "floors.txt"  # written into the venv by `make test-floors`
+
+
+@pytest.mark.skipif(not _floors_resolution().is_file(), reason="this environment was not built by make test-floors")
+def test_the_floors_environment_holds_every_declared_floor():
+    """Each direct dependency is installed at exactly the lower bound pyproject.toml declares (torch: as TORCH_SPEC)."""
+    from lock_helpers import project_requirements
+
+    wrong = []
+    for requirement in project_requirements(read_pyproject(), ("dev", "demo")):
+        floors = [s.version for s in requirement.specifier if s.operator == ">="]
+        if requirement.name == "torch" or not floors:
+            continue
+        installed = metadata.version(requirement.name)
+        if Version(installed) != Version(floors[0]):
+            wrong.append(f"{requirement.name}: floor {floors[0]}, installed {installed}")
+    assert wrong == []

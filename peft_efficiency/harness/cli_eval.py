@@ -17,6 +17,7 @@ from pathlib import Path
 
 from peft_efficiency.availability import require
 from peft_efficiency.model_names import looks_like_local_path
+from peft_efficiency.versions import check_supported
 
 # model_args keys naming a model folder, and the file such a folder must hold.
 FOLDER_ARGUMENTS = {"pretrained": "config.json", "peft": "adapter_config.json"}
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         require("lm_eval", "peft-efficiency eval")
-    except ImportError as error:
+        check_supported("lm-eval")
+    except ImportError as error:  # missing, or outside the supported range: one line naming the fix
         print(f"peft-efficiency eval: {error}", file=sys.stderr)
         return 2
     import lm_eval.tasks

@@ -13,6 +13,12 @@ It stands down (the TaskManager is built exactly as asked) when
   imports the package `peft_efficiency.harness_tasks`, which nothing in peft-efficiency imports (`tasks_path()` only
   locates it). If that import happens while a TaskManager is being built with the folder added, that TaskManager is
   built again as asked.
+
+Only the index the TaskManager builds at `__init__` is touched, so every way of loading from it sees the bundled
+tasks: `TaskManager.load()` (lm-eval 0.4.12 and newer, which deprecates `get_task_dict`), `get_task_dict` and
+`simple_evaluate(tasks=[...])` before it. Checked against lm-eval 0.4.13, the newest release on 2026-12-06: it has
+`TaskManager.load` and still loads no task-plugin entry point, so the hook is what finds the tasks. An lm-eval
+outside the range peft-efficiency supports gets one message naming both versions, and the tasks are not added.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ def patch_task_manager(tasks_module: Any) -> None:
     manager_cls = getattr(tasks_module, "TaskManager", None)
     if manager_cls is None or getattr(manager_cls.__init__, _PATCHED, False):
         return
+    from peft_efficiency.versions import check_supported
+
+    check_supported("lm-eval")  # the start-up hook prints this one line; the bundled tasks are then not added
     original_init = manager_cls.__init__
     signature = inspect.signature(original_init)
     if "include_path" not in signature.parameters:
