@@ -3,10 +3,11 @@ in a child process; prints its wall seconds, its peak RSS (the child's `ru_maxrs
 what it wrote (the HTML page, the largest figure in pixels).
 
 The reports: most runs share one task, model and setting (one group of ~990 runs, ten methods, each with its own
-run name), a few groups of a handful of runs, and one run whose label is 10,000 characters long (a title that must
-be shortened). Figures are drawn from a seeded generator, so every run of the bench compares the same reports.
+run name; `--groups N` spreads them over N tasks), a group of 10 runs, and one run whose label is 10,000 characters
+long (a title and file name that must be shortened). Figures are drawn from a seeded generator, so every run of the bench compares the same reports.
 
     python bench/compare_scale.py                 # 1,000 reports
+    python bench/compare_scale.py --groups 20     # the same runs spread over 20 tasks (each group is drawn)
     python bench/compare_scale.py --runs 200 --keep /tmp/scale   # keep the reports and outputs
 """
 
@@ -63,8 +64,8 @@ def synthetic_report(rng: random.Random, index: int, task: str, labels: dict[str
     }
 
 
-def write_reports(root: Path, runs: int, seed: int = 0) -> None:
-    """`runs` report folders under `root`: one big group, four small ones, one run with a very long label."""
+def write_reports(root: Path, runs: int, groups: int = 1, seed: int = 0) -> None:
+    """`runs` report folders under `root`: `groups` big groups (tasks), a small one, one run with a very long label."""
     rng = random.Random(seed)
     for index in range(runs):
         if index == runs - 1:
@@ -72,7 +73,7 @@ def write_reports(root: Path, runs: int, seed: int = 0) -> None:
         elif index % 100 < 1:
             task, labels = f"task{index % 4}", {}
         else:
-            task, labels = "imdb", {"split": "90_10"}
+            task, labels = ("imdb" if groups == 1 else f"imdb{index % groups}"), {"split": "90_10"}
         folder = root / f"run{index:05d}"
         folder.mkdir(parents=True)
         (folder / REPORT_FILENAME).write_text(json.dumps(synthetic_report(rng, index, task, labels)), encoding="utf-8")
@@ -108,18 +109,19 @@ def run_compare(root: Path, out: Path) -> tuple[float, float, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000, help="number of reports (default 1000)")
+    parser.add_argument("--groups", type=int, default=1, help="spread the runs over this many tasks (default 1)")
     parser.add_argument("--keep", metavar="DIR", help="write reports and outputs here and keep them")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="compare-scale-") as scratch:
         base = Path(options.keep) if options.keep else Path(scratch)
         root, out = base / "reports", base / "out"
-        write_reports(root, options.runs)
+        write_reports(root, options.runs, options.groups)
         load = os.getloadavg()[0]
         seconds, cpu, peak, status = run_compare(root, out)
         pngs = sorted((out / "plots").glob("*.png"))
         html = out / "report.html"
         tallest = max((png_size(p) for p in pngs), key=lambda size: size[1], default=(0, 0))
-        print(f"reports: {options.runs}   exit status: {status}")
+        print(f"reports: {options.runs} in {options.groups + 2} groups   exit status: {status}")
         print(f"compare with plots and HTML: {seconds:.1f} s wall ({cpu:.1f} s CPU; load average {load:.1f} on "
               f"{os.cpu_count()} cores before it), peak RSS {peak / 2**20:.0f} MiB")
         print(f"figures: {len(pngs)} PNG, largest {tallest[0]} x {tallest[1]} px; "

@@ -76,15 +76,23 @@ def _place_labels(ax, annotations: list, optional: frozenset[int] = frozenset())
     offset overlaps one."""
     annotations = [a for i, a in enumerate(annotations) if i not in optional] + [annotations[i] for i in sorted(optional)]
     hide_from = len(annotations) - len(optional)
+    from matplotlib.transforms import Bbox
+
     renderer = ax.figure.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
+    points = ax.figure.dpi / 72  # offsets are in points, boxes in pixels
     candidates = (((7, 4), "left", "bottom"), ((7, -4), "left", "top"), ((-7, 4), "right", "bottom"), ((-7, -4), "right", "top"))
     placed = []
     for index, ann in enumerate(annotations):
+        _set_offset(ann, *candidates[0])
+        first = ann.get_window_extent(renderer)  # measured once: the other offsets move the same box
+        boxes = []
+        for (dx, dy), ha, va in candidates:
+            x0 = first.x0 + (dx - candidates[0][0][0]) * points - (first.width if ha == "right" else 0)
+            y0 = first.y0 + (dy - candidates[0][0][1]) * points - (first.height if va == "top" else 0)
+            boxes.append(Bbox.from_bounds(x0, y0, first.width, first.height))
         scored = []
-        for rank, (offset, ha, va) in enumerate(candidates):
-            _set_offset(ann, offset, ha, va)
-            box = ann.get_window_extent(renderer)
+        for rank, box in enumerate(boxes):
             clash = any(box.overlaps(other) for other in placed)
             outside = not (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
             scored.append((clash, outside, rank))
@@ -93,7 +101,7 @@ def _place_labels(ax, annotations: list, optional: frozenset[int] = frozenset())
             ann.set_visible(False)
             continue
         _set_offset(ann, *candidates[best])
-        placed.append(ann.get_window_extent(renderer))
+        placed.append(boxes[best])
 
 
 def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors: dict[str, str],
