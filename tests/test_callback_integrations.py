@@ -19,6 +19,7 @@ N = 24
 TOKENS_PER_EPOCH = sum(lengths(N))
 
 
+@pytest.mark.requires("transformers>=5.0")  # TENSORBOARD_LOGGING_DIR
 def test_figures_reach_tensorboard_event_files(tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
