@@ -247,6 +247,7 @@ def test_checkpoint_saving_is_booked_apart_and_reported_with_readings(ledger):
     assert not is_energy_part({"energy_kwh": 1.0, "readings": 2.5})
 
 
+@pytest.mark.requires("transformers>=4.57")  # trainer_pt_utils.metrics_format as a function
 def test_in_a_training_run_every_eval_set_is_evaluation_energy_and_the_logs_carry_joules_and_grams(ledger, tmp_path,
                                                                                                    monkeypatch):
     """Two eval sets, evaluated at steps 2 and 4. Ground truth for the phase: when `Trainer.evaluate` really ran
