@@ -108,6 +108,8 @@ SFT_MODES = {
 
 
 @pytest.mark.parametrize("mode", sorted(SFT_MODES))
+@pytest.mark.requires("trl>=0.20", params=["bfd", "padding_free"])  # padding-free rows carry seq_lengths
+@pytest.mark.requires("trl>=1.0", params=["bfd_split"])
 def test_sft_trainer_samples_are_the_documents_the_model_saw(tmp_path, mode):
     from trl import SFTConfig, SFTTrainer
 
@@ -130,6 +132,8 @@ def test_sft_trainer_samples_are_the_documents_the_model_saw(tmp_path, mode):
 
 
 @pytest.mark.parametrize("mode", sorted(SFT_MODES))
+@pytest.mark.requires("trl>=0.20", params=["bfd", "padding_free"])  # padding-free rows carry seq_lengths
+@pytest.mark.requires("trl>=1.0", params=["bfd_split"])
 def test_one_epoch_of_sft_reports_every_document_of_the_data_set_once(tmp_path, mode):
     """Ground truth from the data set itself, not from the model's input: one epoch trains on each of its 32
     documents once, so the report's samples are 32 (a wrapped row attends across the documents it holds, so there
