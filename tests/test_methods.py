@@ -229,6 +229,7 @@ def llama_lm() -> nn.Module:
 
 
 @pytest.mark.parametrize("make", [bert_cls, roberta_cls, bert_qa, llama_lm])
+@pytest.mark.requires("transformers>=5.0")  # quantizers_utils.should_convert_module
 def test_qlora_quantizes_every_linear_but_the_head(make, monkeypatch: pytest.MonkeyPatch) -> None:
     """Seen on an H200: transformers' default skip list named `classifier.bias`, so BERT's classifier was loaded in 4-bit
     and peft could not train its copy ("only Tensors of floating point dtype can require gradients")."""
