@@ -54,6 +54,7 @@ def test_the_end_of_training_is_train_end_not_a_log_key(tmp_path):
     assert metrics["efficiency/train_seconds"] == report["time"]["train_seconds"]
 
 
+@pytest.mark.requires("transformers>=5.2")  # transformers.trainer.sort_checkpoints
 def test_work_after_trains_own_log_is_not_training(tmp_path, monkeypatch):
     """Between train()'s log of its metrics and on_train_end the Trainer loads the best model and cleans up
     checkpoints (here made to take 0.5 s): not training time, though the measurement ends at on_train_end."""
