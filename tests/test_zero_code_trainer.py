@@ -113,6 +113,7 @@ def test_report_to_peft_efficiency_in_an_unmodified_script(script: Path, tmp_pat
     assert report["run"]["status"] == "completed" and report["params"]["trainable"] > 0
 
 
+@pytest.mark.requires("transformers>=5.0")  # before 5.0 the default report_to is "all", which includes peft_efficiency
 def test_a_process_started_without_run_or_report_to_is_untouched(script: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = _run(["python", str(script), "--output_dir", str(out), *TRAIN_FLAGS], cwd=tmp_path)
@@ -215,6 +216,7 @@ def _sft_folders(tmp_path: Path) -> tuple[Path, Path, Path, int]:
     return model_dir, data_dir, out, len(tokenizer)
 
 
+@pytest.mark.requires("trl>=0.23")  # older `trl sft` fetches a chat template from the Hub
 def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
     model_dir, data_dir, out, _ = _sft_folders(tmp_path)
     _run(["trl", "sft", "--model_name_or_path", str(model_dir), "--dataset_name", str(data_dir), "--output_dir", str(out),
@@ -225,6 +227,7 @@ def test_trl_sft_command_line_with_report_to(tmp_path: Path) -> None:
     assert report["time"]["tokens"] > 0 and report["params"]["trainable"] == report["params"]["total"]
 
 
+@pytest.mark.requires("trl>=0.23")  # older `trl sft` fetches a chat template from the Hub
 def test_run_trl_sft_with_lora_reports_peft_s_count(tmp_path: Path) -> None:
     """`peft-efficiency run -- trl sft --use_peft ...` with the start-up hook otherwise off: run switches it on for
     the command; the SFTTrainer it builds is measured, with peft's own trainable and total counts."""
