@@ -30,11 +30,16 @@ def data_dir() -> Path:
 
 def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.requires("peft>=0.17")`: a test that needs more than a declared floor is skipped where the
-    requirement is not met, the reason naming the version it needs and the one found (shown by `-ra`)."""
+    requirement is not met, the reason naming the version it needs and the one found (shown by `-ra`).
+    `params=["bfd"]` limits it to the parametrized cases whose id has one of those parts."""
     from peft_efficiency.versions import unmet_requirement
 
     for item in items:
+        case = set(item.callspec.id.split("-")) if hasattr(item, "callspec") else set()
         for mark in item.iter_markers("requires"):
+            params = mark.kwargs.get("params")
+            if params is not None and not case & set(params):
+                continue
             for requirement in mark.args:
                 reason = unmet_requirement(requirement)
                 if reason:
