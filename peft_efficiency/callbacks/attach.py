@@ -4,8 +4,8 @@
 Before the original `train` runs, the wrapper puts our callbacks right after DefaultFlowCallback (so their figures
 are in `logs` before the `report_to` integrations read them), refuses a model with nothing to train, and tells
 them the checkpoint being resumed, the trainer's class and its separate reference model (trl's `ref_model`) if
-any. If `train` raises, it ends the run session with "interrupted" (Ctrl-C) or
-"failed" and re-raises. It keeps no reference to any Trainer.
+any. If `train` raises, it ends the run session with "interrupted" (Ctrl-C, SIGTERM) or "failed" and re-raises
+(after SIGTERM with its default action, it ends the process by that signal). It keeps no reference to any Trainer.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import os
 from typing import Any
+
+from peft_efficiency.callbacks.termination import RunTerminated, redeliver
 
 SESSION_ATTRIBUTE = "_peft_efficiency_session"  # the run session, on the TrainerState of the train() it measures
 _WRAPPED_MARK = "_peft_efficiency_wrapped"
@@ -31,6 +33,17 @@ def move_before_reporters(callbacks: list[Any], mine: list[Any]) -> None:
         callbacks.remove(callback)
     position = next((i + 1 for i, cb in enumerate(callbacks) if type(cb).__name__ == "DefaultFlowCallback"), 0)
     callbacks[position:position] = mine
+    place_phase_end_marker(callbacks)
+
+
+def place_phase_end_marker(callbacks: list[Any]) -> None:
+    """One PhaseEndMarker, last of all callbacks (other callbacks' work in evaluate/save events is theirs)."""
+    from peft_efficiency.callbacks.base import PhaseEndMarker
+
+    markers = [cb for cb in callbacks if isinstance(cb, PhaseEndMarker)]
+    for marker in markers:
+        callbacks.remove(marker)
+    callbacks.append(markers[0] if markers else PhaseEndMarker())
 
 
 def check_trainable(model: Any) -> None:
@@ -79,7 +92,9 @@ def install_train_wrapper() -> None:
         except BaseException as exc:
             session = getattr(self.state, SESSION_ATTRIBUTE, None)
             if session is not None:
-                session.abort("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", exc, self.state)
+                interrupted = isinstance(exc, (KeyboardInterrupt, RunTerminated)) or bool(session.run.get("signal"))
+                session.abort("interrupted" if interrupted else "failed", exc, self.state)
+            redeliver(exc)  # SIGTERM with its default action: the process ends by the signal, as without the plugin
             raise
 
     setattr(train, _WRAPPED_MARK, True)

@@ -37,6 +37,7 @@ class MeasurementCallback(TrainerCallback):
         self.resume_checkpoint: str | None = None  # told by the train() wrapper, used at the next train begin
         self.trainer_class: type | None = None  # told by the train() wrapper: what the samples are, whether it generates
         self.reference_model: Any = None  # told by the train() wrapper (trl's ref_model), handed to the session once
+        self.open_session: RunSession | None = None  # the session this callback owns, until it ends
         install_train_wrapper()
 
     # -- what a subclass may add --------------------------------------------------------------------------
@@ -57,7 +58,10 @@ class MeasurementCallback(TrainerCallback):
         output_dir = os.path.abspath(str(args.output_dir or "trainer_output"))
         session = getattr(state, SESSION_ATTRIBUTE, None)
         if session is None or not session.training or session.output_dir != output_dir:
+            if self.open_session is not None:  # the Trainer restarted its inner loop (auto_find_batch_size)
+                self.open_session.drop()
             session = RunSession(output_dir, owner=self, is_main=bool(state.is_world_process_zero))
+            self.open_session = session
             setattr(state, SESSION_ATTRIBUTE, session)
             session.begin(args, state, model, self.trainer_class, self.reference_model)
             self._open_resumed(session, state)
@@ -117,6 +121,7 @@ class MeasurementCallback(TrainerCallback):
             began = time.perf_counter()
             for step_end in session.step_end_hooks:
                 step_end()
+            session.note_step(state)
             if session.live_objects_wanted:  # once per session: after the first optimizer step (and a resume)
                 reading = time.perf_counter()
                 for measure in session.measures:
@@ -124,6 +129,9 @@ class MeasurementCallback(TrainerCallback):
                         give_live_objects(measure, model, optimizer, state.global_step)
                 session.live_objects_wanted = any(m.wants_live_objects for m in session.measures)
                 session.state_read_seconds += time.perf_counter() - reading
+            if session.write_due() and not control.should_log:  # no log for a write interval: write the figures so far
+                self._measure_all(session, final=False, collective=False)
+                session.write()
             self._after_training_event(session, control, logging_next=control.should_log)
             session.step_events_seconds += time.perf_counter() - began
 
@@ -153,6 +161,7 @@ class MeasurementCallback(TrainerCallback):
         if session.log_after_stop:
             session.clock.loop_may_be_over()
         figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
+        session.note_step(state)
         inject(logs, state, figures)
         session.final_logs = logs
         session.write(throttled=not session.log_after_stop)
@@ -210,21 +219,39 @@ class MeasurementCallback(TrainerCallback):
             switch_phase(session, "save")  # the checkpoint after this evaluation
 
     def on_predict(self, args, state, control, metrics=None, model=None, **kwargs):
-        self._evaluation(args, state, metrics, model)
+        self._evaluation(args, state, metrics, model, counted=False)
 
-    def _evaluation(self, args: Any, state: Any, metrics: dict[str, Any] | None, model: Any) -> None:
+    def _evaluation(self, args: Any, state: Any, metrics: dict[str, Any] | None, model: Any, counted: bool = True) -> None:
         if metrics is None or getattr(state, LAST_EVALUATION_ATTRIBUTE, None) is metrics:
             return  # another peft-efficiency callback of this Trainer has recorded it
         setattr(state, LAST_EVALUATION_ATTRIBUTE, metrics)
         session = getattr(state, SESSION_ATTRIBUTE, None)
         if session is not None and session.training:
-            session.record_eval(state, metrics)  # energy stays on "eval" until training resumes (more eval sets)
+            session.record_eval(state, metrics, counted)  # energy stays on "eval" until training resumes (more eval sets)
             session.write()
         elif session is not None:  # after train() in the same process: the finished session is the report
             merge_evaluation(session.sections, state, metrics)
             session.write()
         else:
             record_evaluation_in_folder(args, state, metrics, lambda: self.describe_folder(args, state, model))
+
+
+class PhaseEndMarker(TrainerCallback):
+    """The Trainer's last callback (placed by the train() wrapper): what other callbacks did in on_evaluate and
+    on_save after ours is their time, booked apart (`time.other_callbacks_seconds`), not evaluation, saving or
+    training."""
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._others_done(state)
+
+    def on_save(self, args, state, control, **kwargs):
+        self._others_done(state)
+
+    @staticmethod
+    def _others_done(state: Any) -> None:
+        session = getattr(state, SESSION_ATTRIBUTE, None)
+        if session is not None and session.training:
+            session.clock.others_done()
 
 
 def give_live_objects(measure: Measure, model: Any, optimizer: Any, step: int) -> None:

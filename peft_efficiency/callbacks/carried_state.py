@@ -68,6 +68,9 @@ def problems_in(saved: Any, measures: Iterable[Any]) -> list[str]:
         for key, check in measure.carried_state_schema().items():
             if key in part and not check(part[key]):
                 problems.append(f"'{measure.name}.{key}' is {part[key]!r}, not {CHECK_NAMES.get(check, 'valid')}")
+        missing = [key for key in getattr(measure, "required_carried_keys", ()) if part and key not in part]
+        if missing:  # a state written by an older version: continuing some totals and not others would mix them
+            problems.append(f"'{measure.name}' lacks {', '.join(missing)} (written by an older peft-efficiency)")
     return problems
 
 

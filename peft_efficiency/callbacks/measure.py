@@ -18,6 +18,7 @@ class Measure:
 
     name = "base"
     wants_live_objects = False  # class default, so a measure that skips Measure.__init__ still has it
+    required_carried_keys: tuple[str, ...] = ()  # a checkpoint's part lacking one of these is not continued at all
 
     def __init__(self) -> None:
         # internal state

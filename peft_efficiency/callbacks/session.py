@@ -22,7 +22,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, write_report
+from peft_efficiency.callbacks.termination import TerminationGuard
+from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, earlier_stages, keep_earlier_stage, write_report
 from peft_efficiency.trackers.distributed import all_reduce_sum, world_size
 from peft_efficiency.trackers.generation import GenerationTally, install_generate_wrapper, listen, read_call
 from peft_efficiency.trackers.timing import PhaseClock
@@ -31,7 +32,7 @@ from peft_efficiency.trackers.trainer_kinds import TrainerKind, trainer_kind
 
 logger = logging.getLogger("peft_efficiency")
 SECTIONS = ("params", "time", "memory", "energy", "flops", "overhead", "environment")
-REPORT_INTERVAL_SECONDS = 30.0
+REPORT_INTERVAL_SECONDS = 30.0  # the longest a training run goes without a report write (logs or step ends)
 
 
 def utc_now() -> str:
@@ -83,10 +84,14 @@ class RunSession:
         self.startup_seconds = 0.0  # its work at train begin (trackers starting), outside train_seconds
         self._last_write = float("-inf")
         self._write_warned = False
+        self.guard = TerminationGuard(self.signal_received)
 
     # -- life cycle -----------------------------------------------------------------------------------------
     def begin(self, args: Any, state: Any, model: Any, trainer_class: type | None = None, reference_model: Any = None) -> None:
         self.training = True
+        if self.is_main:
+            self._keep_earlier_stages(resuming=state.global_step > 0)
+        self.guard.install()
         self.trainer = trainer_kind(trainer_class)
         self.counter.attach(model)
         if reference_model is not None and reference_model is not model and hasattr(reference_model, "register_forward_pre_hook"):
@@ -101,6 +106,19 @@ class RunSession:
                         run_name=getattr(args, "run_name", None), world_size=world_size(), global_step=state.global_step,
                         resumed_from_checkpoint=None, sessions=1)
         self.clock.start()
+
+    def _keep_earlier_stages(self, resuming: bool) -> None:
+        """An earlier run's report in this folder (a script that trains twice) is kept as a stage, never replaced."""
+        try:
+            kept = keep_earlier_stage(self.report_file, resuming=resuming)
+            stages = earlier_stages(self.report_file) if kept or not resuming else []
+        except OSError as exc:
+            logger.warning("peft-efficiency: the earlier report in %s could not be kept aside (%s)", self.output_dir, exc)
+            return
+        if stages:
+            self.run["previous_stages"] = stages
+        if kept:
+            logger.info("peft-efficiency: the earlier run's report in %s is kept as %s", self.output_dir, kept)
 
     def join(self, measure: Any, args: Any, state: Any, model: Any) -> bool:
         """Start `measure` in this session unless one of the same name is already here; True if started."""
@@ -129,6 +147,26 @@ class RunSession:
         self.run.update(status="completed", ended_at=utc_now(), global_step=state.global_step, epoch=state.epoch)
         self.write()
 
+    def drop(self) -> None:
+        """The Trainer restarted its inner loop (auto_find_batch_size) with a new state: end this attempt's hooks,
+        threads and handlers without a report write (the new attempt writes the folder's report)."""
+        if self.training:
+            self._end()
+
+    def signal_received(self, signum: int) -> None:
+        """SIGTERM (from the guard, inside the signal handler): note it and write the report as it stands."""
+        import signal
+
+        self.run["signal"] = signal.Signals(signum).name
+        self.write()
+
+    def note_step(self, state: Any) -> None:
+        self.run["global_step"] = state.global_step
+
+    def write_due(self) -> bool:
+        """Whether the report has gone REPORT_INTERVAL_SECONDS without a write (checked at step ends)."""
+        return self.is_main and time.monotonic() - self._last_write >= REPORT_INTERVAL_SECONDS
+
     def abort(self, status: str, exc: BaseException, state: Any) -> None:
         """train() raised: collect what each measure has (no collectives), end every tracker, write the report."""
         if not self.training:
@@ -141,13 +179,18 @@ class RunSession:
                 logger.warning("peft-efficiency: %s could not collect figures after the error: %s", measure.name, inner)
         self._end()
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self.run.get("signal") and self.run["signal"] not in message:  # e.g. a SIGTERM handler that exits
+            message = f"{self.run['signal']} received, then {message}"
         self.run.update(status=status, error=message, ended_at=utc_now(), global_step=state.global_step, epoch=state.epoch)
         self.write()
 
     def _end(self) -> None:
-        """Stop the clock and release every hook and tracker (idempotent)."""
+        """Stop the clock and release every hook, tracker and signal handler (idempotent)."""
         self.training = False
         self.clock.stop()
+        self.guard.remove()
+        if getattr(self.owner, "open_session", None) is self:
+            self.owner.open_session = None
         self.counter.detach()
         if self.reference_counter is not None:
             self.reference_counter.detach()
@@ -248,13 +291,14 @@ class RunSession:
         for measure in self.measures:
             measure.phase_changed(phase)
 
-    def record_eval(self, state: Any, metrics: dict[str, Any]) -> bool:
-        """Keep an evaluation's metrics; False if this exact evaluation was already recorded."""
+    def record_eval(self, state: Any, metrics: dict[str, Any], counted: bool = True) -> bool:
+        """Keep an evaluation's metrics; False if this exact evaluation was already recorded. `counted` False: a
+        predict() during training (nested in compute_metrics, or in a callback) is evaluation time, not an evaluation."""
         if metrics is self._last_eval_metrics:
             return False
         self._last_eval_metrics = metrics
         add_quality(self.sections["quality"], state, metrics)
-        self.clock.evaluation_done()
+        self.clock.evaluation_done(counted)
         return True
 
     def record_save(self, state: Any) -> bool:
@@ -294,7 +338,8 @@ class RunSession:
         if throttled and now - self._last_write < REPORT_INTERVAL_SECONDS:
             return
         self._last_write = now
-        self._write_warned = write_quietly(self.report_file, self.report(), self._write_warned)
+        interval = REPORT_INTERVAL_SECONDS if self.training else None
+        self._write_warned = write_quietly(self.report_file, self.report(), self._write_warned, interval)
 
 
 # A section no attached callback fills (e.g. ParameterCallback used alone): its figures null, with the reason.
@@ -324,10 +369,10 @@ def add_quality(quality: dict[str, Any], state: Any, metrics: dict[str, Any], so
     quality.setdefault("history", []).append({**entry, "source": source} if source else entry)
 
 
-def write_quietly(path: Path, report: dict[str, Any], already_warned: bool) -> bool:
+def write_quietly(path: Path, report: dict[str, Any], already_warned: bool, write_interval_seconds: float | None = None) -> bool:
     """Write `report`; on failure warn (once per caller) and go on. Returns whether a warning has been given."""
     try:
-        write_report(path, report)
+        write_report(path, report, write_interval_seconds=write_interval_seconds)
     except OSError as exc:
         if not already_warned:
             message = (f"peft-efficiency: cannot write the run report {path} ({exc.strerror or exc}); "

@@ -39,6 +39,7 @@ class ThroughputMeasure(Measure):
     """The time and throughput figures of `ThroughputCallback` (per-log work does not grow with the run)."""
 
     name = "time"
+    required_carried_keys = ("train_seconds", "eval_seconds", "save_seconds", "samples", "tokens", "steps", "step_time")
 
     def __init__(self, warmup_steps: int = 1) -> None:
         super().__init__()
@@ -119,6 +120,7 @@ class ThroughputMeasure(Measure):
             "eval_seconds": self._seconds("eval_seconds", clock.eval_seconds),
             "save_seconds": self._seconds("save_seconds", clock.save_seconds),
             "evaluations": clock.evaluations, "saves": clock.saves,
+            "other_callbacks_seconds": clock.other_callbacks_seconds,
             **steps,
             "samples": samples, "tokens": tokens, "counts_scope": self.session.counts_scope,
             "samples_per_second": per_second(samples), "tokens_per_second": per_second(tokens),

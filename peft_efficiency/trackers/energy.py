@@ -16,6 +16,8 @@ interval is one reading, booked to the phase it ran in, and the counters are rea
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -205,12 +207,28 @@ class EnergyTracker:
             self._tracker = None
 
     def result(self) -> dict[str, Any]:
-        """This node's figures (None where unavailable)."""
+        """This node's figures (None where unavailable), with which node it is."""
         with self._lock:
             if self.unavailable_reason is not None:
-                return {"unavailable_reason": self.unavailable_reason}
+                return {"unavailable_reason": self.unavailable_reason, "node": node_identity()}
             return {"parts": {phase: asdict(part) for phase, part in self.parts.items()}, "sources": self.sources,
-                    "measure_power_seconds": self.measure_power_seconds}
+                    "measure_power_seconds": self.measure_power_seconds, "node": node_identity()}
+
+
+def node_identity() -> dict[str, Any]:
+    """This node: host name, node rank (torchrun's GROUP_RANK, else NODE_RANK) and the tracker's process id."""
+    rank = os.environ.get("GROUP_RANK", os.environ.get("NODE_RANK"))
+    return {"host": socket.gethostname(), "node_rank": int(rank) if rank and rank.isdigit() else None, "pid": os.getpid()}
+
+
+def describe_nodes(node_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The nodes that measured, and a note where two of them are one machine (each measures the same hardware)."""
+    nodes = [result["node"] for result in node_results if isinstance(result.get("node"), dict)]
+    hosts = [node["host"] for node in nodes]
+    shared = sorted({host for host in hosts if hosts.count(host) > 1})
+    note = (f"{len(nodes)} node trackers ran on {len(set(hosts))} machine(s): nodes on {', '.join(shared)} measure the "
+            "same hardware, so its energy is counted once per node there" if shared else None)
+    return {"nodes": nodes, "nodes_note": note}
 
 
 def _forget_finished_tasks(tracker: Any) -> None:
@@ -247,5 +265,6 @@ def summarize_energy(node_results: list[dict[str, Any]], country_iso_code: str, 
         save=asdict(totals["save"]) if totals["save"].readings else None,  # None: no save booked apart (in "train")
         generation=asdict(totals["generation"]) if totals["generation"].readings else None,
         sources=node_results[0].get("sources", {}), measure_power_seconds=node_results[0].get("measure_power_seconds"),
+        **describe_nodes(node_results),
     )
     return section

@@ -221,6 +221,7 @@ class PhaseClock:
     eval_seconds: float = 0.0
     save_seconds: float = 0.0
     generation_seconds: float = 0.0  # generate() calls inside training steps (RL trainers), timed by their wrapper
+    other_callbacks_seconds: float = 0.0  # other callbacks' work after ours in on_evaluate/on_save (not ours to book)
     evaluations: int = 0
     saves: int = 0
     loop_over_at: float | None = None  # the latest log after training was told to stop
@@ -251,10 +252,16 @@ class PhaseClock:
         seconds, self.last_event = now - self.last_event, now
         return seconds
 
-    def evaluation_done(self) -> None:
+    def evaluation_done(self, counted: bool = True) -> None:
+        """An evaluation ended (`counted` False: a predict() nested in one, or inside a step: time, not a count)."""
         if self.running:
             self.eval_seconds += self._since_last_event()
-            self.evaluations += 1
+            self.evaluations += int(counted)
+
+    def others_done(self) -> None:
+        """The last callback of an evaluate/save event: the time since our own part of it was other callbacks'."""
+        if self.running:
+            self.other_callbacks_seconds += self._since_last_event()
 
     def save_done(self) -> None:
         if self.running:
@@ -277,4 +284,5 @@ class PhaseClock:
             self.generation_seconds += seconds
 
     def train_seconds(self) -> float:
-        return max(self.elapsed_seconds() - self.eval_seconds - self.save_seconds - self.generation_seconds, 0.0)
+        booked_apart = self.eval_seconds + self.save_seconds + self.generation_seconds + self.other_callbacks_seconds
+        return max(self.elapsed_seconds() - booked_apart, 0.0)
