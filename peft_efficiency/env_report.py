@@ -110,6 +110,18 @@ def lock_status() -> str:
     return summary if not differing else f"{summary}, but {len(differing)} differ now: {'; '.join(differing[:5])}"
 
 
+def supported_ranges_status() -> str:
+    """Which installed packages lie outside the ranges peft-efficiency declares (pyproject.toml, as installed)."""
+    from peft_efficiency.versions import is_version, package_version, supported_range
+
+    outside = []
+    for name in RELEVANT_PACKAGES:
+        needed, found = supported_range(name), package_version(name)
+        if needed and found and not is_version(name, needed):
+            outside.append(f"{name} {found} (supported: {needed})")
+    return "no: " + "; ".join(outside) if outside else "yes (every installed dependency is inside its declared range)"
+
+
 def collect() -> dict[str, str]:
     rapl, nvml = rapl_access(), nvml_access()
     info = {f"{name} version": version for name, version in package_versions().items()}
@@ -123,6 +135,7 @@ def collect() -> dict[str, str]:
         "Energy mode codecarbon will use": energy_mode(rapl, nvml),
         "Data directory": data_directory(),
         "Installed from the lock": lock_status(),
+        "Inside the supported ranges": supported_ranges_status(),
     })
     return info
 

@@ -39,7 +39,8 @@ def test_an_installed_version_below_the_range_is_one_message(monkeypatch):
 
 
 def test_building_a_callback_in_an_unsupported_environment_is_one_message(monkeypatch):
-    monkeypatch.setattr(versions, "package_version", lambda package: "0.9.0" if package == "peft" else metadata.version(package))
+    installed = versions.package_version
+    monkeypatch.setattr(versions, "package_version", lambda package: "0.9.0" if package == "peft" else installed(package))
     with pytest.raises(versions.UnsupportedVersionError, match=r"^peft-efficiency supports peft>=\S+, but peft 0.9.0 is installed"):
         EfficiencyCallback(energy=False)
 
@@ -76,7 +77,8 @@ def test_a_local_build_tag_counts_as_its_release():
 def test_a_method_that_needs_a_newer_peft_stops_before_any_model_is_built(monkeypatch):
     requirements = method_requirements("loha")
     assert requirements == {"peft": ">=0.17"}
-    monkeypatch.setattr(versions, "package_version", lambda package: "0.16.0" if package == "peft" else metadata.version(package))
+    installed = versions.package_version
+    monkeypatch.setattr(versions, "package_version", lambda package: "0.16.0" if package == "peft" else installed(package))
     for call in (lambda: get_method("loha"), lambda: make_options("loha")):
         with pytest.raises(MethodUnavailableError) as error:
             call()
@@ -113,3 +115,12 @@ def test_carrying_figures_leaves_the_same_dict_and_other_keys_alone():
     Output.metrics = same
     carry_figures_into_train_output(Output, same)
     assert Output.metrics == {"efficiency/flops": 1.0}
+
+
+def test_env_names_what_lies_outside_the_supported_ranges(monkeypatch):
+    from peft_efficiency.env_report import supported_ranges_status
+
+    assert supported_ranges_status().startswith("yes (")
+    installed = versions.package_version
+    monkeypatch.setattr(versions, "package_version", lambda package: "0.9.0" if package == "peft" else installed(package))
+    assert supported_ranges_status() == f"no: peft 0.9.0 (supported: {versions.supported_range('peft')})"
