@@ -24,7 +24,7 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import torch  # noqa: E402
-from transformers import Trainer  # noqa: E402
+from transformers import PrinterCallback, Trainer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from foundation_helpers import classification_dataset, tiny_bert, training_args  # noqa: E402
@@ -74,8 +74,10 @@ def one_run(steps: int, warmup: int) -> tuple[float, float]:
     try:
         with tempfile.TemporaryDirectory() as folder:
             args = training_args(folder, max_steps=steps, logging_steps=10)
-            Trainer(model=tiny_bert(), args=args, train_dataset=classification_dataset(64),
-                    callbacks=[EfficiencyCallback(energy=False)]).train()
+            trainer = Trainer(model=tiny_bert(), args=args, train_dataset=classification_dataset(64),
+                              callbacks=[EfficiencyCallback(energy=False)])
+            trainer.remove_callback(PrinterCallback)  # no log lines on the console
+            trainer.train()
     finally:
         base.MeasurementCallback.on_step_begin, base.MeasurementCallback.on_step_end, tokens.BatchCounter._hook = originals
     return meter.events / meter.steps * 1e6, meter.hook / meter.forwards * 1e6

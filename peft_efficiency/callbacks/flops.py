@@ -68,8 +68,8 @@ class FlopsMeasure(Measure):
             self.probe.finish()
             if self.profile is not None and self.probe.observed:
                 self.profile.recomputed = (self.probe.token_forward, self.probe.layers)
-        if self.session is not None and self.step_end in self.session.step_end_hooks:
-            self.session.step_end_hooks.remove(self.step_end)
+        if self.session is not None:  # a new tuple: the one being iterated over is left as it is
+            self.session.step_end_hooks = tuple(hook for hook in self.session.step_end_hooks if hook != self.step_end)
 
     def carry_state(self) -> dict[str, Any]:
         self.measure(final=False, collective=True)

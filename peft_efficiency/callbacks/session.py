@@ -75,8 +75,8 @@ class RunSession:
         self._last_save_step: int | None = None
         self.counts_scope = "one process"
         self._counts_cache: tuple[tuple[bool, int], BatchCounts] | None = None
-        self.step_begin_hooks: list[Any] = []  # the measures' step hooks that do something (see refresh_step_hooks)
-        self.step_end_hooks: list[Any] = []
+        self.step_begin_hooks: tuple[Any, ...] = ()  # the measures' step hooks that do something (refresh_step_hooks)
+        self.step_end_hooks: tuple[Any, ...] = ()
         self.live_objects_wanted = False  # some measure waits for the model and optimizer at a step end
         self.step_events_seconds = 0.0  # the plugin's own work in Trainer step events while training (see `overhead`)
         self.state_read_seconds = 0.0  # of it: the one-off read of the training state after the first optimizer step
@@ -133,8 +133,8 @@ class RunSession:
         """Keep only the step hooks a measure overrides: a step event then costs a call per working hook."""
         from peft_efficiency.callbacks.measure import Measure
 
-        self.step_begin_hooks = [m.step_begin for m in self.measures if type(m).step_begin is not Measure.step_begin]
-        self.step_end_hooks = [m.step_end for m in self.measures if type(m).step_end is not Measure.step_end]
+        self.step_begin_hooks = tuple(m.step_begin for m in self.measures if type(m).step_begin is not Measure.step_begin)
+        self.step_end_hooks = tuple(m.step_end for m in self.measures if type(m).step_end is not Measure.step_end)
         self.live_objects_wanted = any(m.wants_live_objects for m in self.measures)
 
     def restart_clock(self, state: Any) -> None:
