@@ -63,9 +63,11 @@ $(UV):
 
 tools: $(UV)
 
-# Re-resolve the lock from pyproject.toml's extras and requirements/holds.in; then `make test` must pass.
+# Re-resolve the lock from pyproject.toml's extras and requirements/holds.in, every pin to the newest release that fits
+# (LOCK_UPGRADE= keeps the current pins where they still fit); then `make test` must pass before it is committed.
+LOCK_UPGRADE ?= --upgrade
 lock: $(UV)
-	$(UV) pip compile pyproject.toml --extra dev --extra demo -c requirements/holds.in \
+	$(UV) pip compile pyproject.toml --extra dev --extra demo -c requirements/holds.in $(LOCK_UPGRADE) \
 	  --find-links $(TORCH_FIND_LINKS) --no-emit-find-links --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o $(LOCK)
 

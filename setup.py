@@ -40,8 +40,14 @@ class BuildPyWithStartupHook(build_py):
         return outputs if self.editable_mode else [*outputs, str(Path(self.build_lib, STARTUP_PTH))]
 
 
+# Each task folder (YAML, utils.py, README) is a package too, so setuptools ships it without warning about data
+# folders that look importable.
+TASKS_FOLDER = Path(__file__).parent / "harness_tasks"
+TASK_PACKAGES = sorted(f"peft_efficiency.harness_tasks.{folder.name}" for folder in TASKS_FOLDER.iterdir()
+                       if folder.is_dir() and not folder.name.startswith(("_", ".")))
+
 setup(
-    packages=find_packages(include=["peft_efficiency", "peft_efficiency.*"]) + ["peft_efficiency.harness_tasks"],
+    packages=find_packages(include=["peft_efficiency", "peft_efficiency.*"]) + ["peft_efficiency.harness_tasks", *TASK_PACKAGES],
     py_modules=["peft_efficiency_startup"],
     cmdclass={"build_py": BuildPyWithStartupHook},
 )

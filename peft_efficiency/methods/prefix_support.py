@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from peft_efficiency.methods.registry import MethodUnavailableError
 
-KNOWN_GOOD_TRANSFORMERS = ("4.53.3 (the floors), 5.23.0 and 5.25.0 (requirements/lock.txt before and after the rename), "
-                           "the versions tested")
+KNOWN_GOOD_TRANSFORMERS = ("5.23.0 and 5.25.0 (requirements/lock.txt before and after the rename) and 4.53.3 (the "
+                           "floors), the versions tested")
 BRIDGED_ATTRIBUTE = "_peft_efficiency_cache_bridge"  # on a backbone whose forward was given `past_key_values`
 
 
