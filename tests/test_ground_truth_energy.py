@@ -18,7 +18,7 @@ import codecarbon
 import pytest
 
 from peft_efficiency.callbacks.energy import is_energy_part
-from peft_efficiency.trackers.energy import PHASES, SAMPLER_THREAD_NAME, EnergyTracker, summarize_energy
+from peft_efficiency.trackers.energy import PHASES, SAMPLER_THREAD_NAME, EnergyTracker, node_identity, summarize_energy
 
 INTERVAL_SECONDS = 0.05
 
@@ -173,7 +173,7 @@ def test_a_sampler_failure_leaves_energy_unavailable_and_no_thread(ledger, monke
     tracker.switch("eval")
     tracker.flush_phase()
     tracker.stop()
-    assert tracker.result() == {"unavailable_reason": tracker.unavailable_reason}
+    assert tracker.result() == {"unavailable_reason": tracker.unavailable_reason, "node": node_identity()}
 
 
 class WrappingCounterTracker:

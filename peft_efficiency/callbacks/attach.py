@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from peft_efficiency.callbacks.termination import RunTerminated, redeliver
+from peft_efficiency.train_output import carry_figures_into_train_output
 
 SESSION_ATTRIBUTE = "_peft_efficiency_session"  # the run session, on the TrainerState of the train() it measures
 _WRAPPED_MARK = "_peft_efficiency_wrapped"
@@ -88,7 +89,7 @@ def install_train_wrapper() -> None:
             callback.trainer_class = type(self)
             callback.reference_model = getattr(self, "ref_model", None)
         try:
-            return original(self, *args, **kwargs)
+            output = original(self, *args, **kwargs)
         except BaseException as exc:
             session = getattr(self.state, SESSION_ATTRIBUTE, None)
             if session is not None:
@@ -96,6 +97,10 @@ def install_train_wrapper() -> None:
                 session.abort("interrupted" if interrupted else "failed", exc, self.state)
             redeliver(exc)  # SIGTERM with its default action: the process ends by the signal, as without the plugin
             raise
+        session = getattr(self.state, SESSION_ATTRIBUTE, None)
+        if session is not None:  # a Trainer whose log() copied the logs (trl <= 0.19 SFTTrainer) returned none
+            carry_figures_into_train_output(output, session.final_logs)
+        return output
 
     setattr(train, _WRAPPED_MARK, True)
     Trainer.train = train

@@ -23,6 +23,7 @@ from peft_efficiency.callbacks.carried_state import problems_in, read_carried_st
 from peft_efficiency.callbacks.evaluation_only import merge_evaluation, record_evaluation_in_folder
 from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.callbacks.session import RunSession
+from peft_efficiency.versions import check_supported
 
 logger = logging.getLogger("peft_efficiency")
 LAST_EVALUATION_ATTRIBUTE = "_peft_efficiency_last_evaluation"  # on the TrainerState: one record per evaluation
@@ -32,6 +33,7 @@ class MeasurementCallback(TrainerCallback):
     """Base of the peft-efficiency callbacks (see the module docstring). Not used directly."""
 
     def __init__(self, measures: list[Measure]) -> None:
+        check_supported()  # an out-of-range transformers, peft, trl...: one message now, not a traceback in train()
         # internal state
         self.measures = measures
         self.resume_checkpoint: str | None = None  # told by the train() wrapper, used at the next train begin
