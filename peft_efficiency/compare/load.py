@@ -50,6 +50,8 @@ class RunRow:
     samples: float | None = None
     samples_per_second: float | None = None
     step_seconds_median: float | None = None
+    generation_seconds: float | None = None  # the generation phase of RL trainers (GRPO, PPO...), apart from training
+    generation_share: float | None = None  # its fraction of the wall time
     trainable_params: int | None = None
     total_params: int | None = None
     trainable_percent: float | None = None
@@ -186,6 +188,8 @@ def row_from_report(report: dict[str, Any], source: Path) -> tuple[RunRow, list[
         samples=fields.number("time", "samples"),
         samples_per_second=fields.number("time", "samples_per_second"),
         step_seconds_median=fields.number("time", "step_seconds_median"),
+        generation_seconds=fields.number("time", "generation_seconds"),
+        generation_share=fields.number("time", "generation_share"),
         trainable_params=fields.number("params", "trainable"),
         total_params=fields.number("params", "total"),
         trainable_percent=fields.number("params", "trainable_percent"),

@@ -123,6 +123,9 @@ def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_basel
     columns.append(Column("train_seconds", "train time", "seconds"))
     if any(r.samples_per_second is not None for r in rows):
         columns.append(Column("samples_per_second", "samples/s", "rate"))
+    if any(r.generation_seconds is not None for r in rows):  # RL trainers: generation is a phase of its own
+        columns += [Column("generation_seconds", "generation time", "seconds"),
+                    Column("generation_percent", "generation %", "percent")]
     columns += [
         Column("trainable_params", "trainable", "count"),
         Column("trainable_percent", "trainable %", "percent"),
@@ -186,6 +189,8 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
         value: dict[str, Any] = {
             "method": row.label, "status": row.status, "diverged": ranking.diverged(row),
             "train_seconds": row.train_seconds, "samples_per_second": row.samples_per_second,
+            "generation_seconds": row.generation_seconds,
+            "generation_percent": None if row.generation_share is None else 100.0 * row.generation_share,
             "trainable_params": row.trainable_params, "trainable_percent": row.trainable_percent,
             "peak_memory_bytes": row.peak_memory_bytes, "training_state_bytes": row.training_state_bytes,
             "weights_bytes": row.weights_bytes, "gradients_bytes": row.gradients_bytes,
