@@ -3,8 +3,10 @@ two-process CPU smoke run of an encoder recipe under `accelerate launch` (--mult
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 
 from peft_efficiency.grid import main as grid_main
 from peft_efficiency.report import load_report
@@ -56,3 +58,78 @@ def test_grid_under_accelerate_runs_two_cpu_processes(data_dir: Path, tmp_path: 
     assert [h["step"] for h in report["quality"]["history"]] == [2]
     assert report["params"]["peft_type"] == "LORA"
     assert "--multi_gpu --num_processes 2" in out
+
+
+FAKE_TRAIN = '''
+"""A stand-in recipe: writes a run report whose labels are what EfficiencyCallback would read from the
+environment, and the command line it was given."""
+import argparse, json, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from compare_helpers import make_report
+from peft_efficiency.callbacks.options import env_labels
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--method"); parser.add_argument("--output-dir"); parser.add_argument("--seed", type=int, default=42)
+parser.add_argument("--smoke", action="store_true")
+args, rest = parser.parse_known_args()
+if args.method == "broken" and args.seed == 2:
+    sys.exit("error: seed 2 of broken fails")
+out = Path(args.output_dir)
+report = make_report(args.method, value=0.80 + args.seed / 100, trainable=1000, train_seconds=100.0 + args.seed,
+                     labels={{"recipe": "fake", "entry": args.method, **env_labels()}})
+(out / "efficiency_report.json").write_text(json.dumps(report))
+(out / "argv.json").write_text(json.dumps(sys.argv[1:]))
+'''
+
+
+def _fake_recipe(tmp_path: Path) -> Path:
+    recipe = tmp_path / "fake"
+    recipe.mkdir()
+    (recipe / "train.py").write_text(FAKE_TRAIN.format(tests=str(Path(__file__).parent)), encoding="utf-8")
+    return recipe
+
+
+def test_seeds_run_each_method_once_per_seed_in_its_own_labelled_folder(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("PEFT_EFFICIENCY_LABELS", "split=90_10,seed=7")  # a user's labels stay; their seed is replaced
+    recipe = _fake_recipe(tmp_path)
+    code = grid_main([str(recipe), "--methods", "lora,broken", "--seeds", "3,1,2", "--output-dir", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 1  # broken's seed 2 failed; the others ran
+    for method in ("lora", "broken"):
+        for seed in (3, 1, 2):
+            folder = tmp_path / "runs" / "fake" / method / f"seed-{seed}"
+            if (method, seed) == ("broken", 2):
+                assert not (folder / "efficiency_report.json").exists()
+                assert "seed 2 of broken fails" in (folder / "stderr.log").read_text(encoding="utf-8")
+                continue
+            argv = json.loads((folder / "argv.json").read_text(encoding="utf-8"))
+            assert argv[argv.index("--seed") + 1] == str(seed) and argv.count("--seed") == 1
+            labels = load_report(folder)["run"]["labels"]
+            assert labels["seed"] == str(seed) and labels["split"] == "90_10"
+    assert "broken seed 2" in out and "FAILED (exit 1)" in out
+
+
+def test_repeats_run_seeds_one_to_n(tmp_path: Path, capsys) -> None:
+    recipe = _fake_recipe(tmp_path)
+    assert grid_main([str(recipe), "--methods", "lora", "--repeats", "2", "--output-dir", str(tmp_path / "runs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs" / "fake" / "lora").iterdir()) == ["seed-1", "seed-2"]
+    assert load_report(tmp_path / "runs" / "fake" / "lora" / "seed-2")["run"]["labels"]["seed"] == "2"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "1,2,1"], "seed 1 is given twice"),
+    (["--seeds", "1,x"], "not a list of whole numbers"),
+    (["--repeats", "0"], "at least 1"),
+    (["--repeats", "2", "--seeds", "1,2"], "not allowed with argument"),
+])
+def test_bad_repeat_options_are_named(tmp_path: Path, capsys, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        grid_main([str(_fake_recipe(tmp_path)), *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_seed_after_the_separator_conflicts_with_repeats(tmp_path: Path, capsys) -> None:
+    code = grid_main([str(_fake_recipe(tmp_path)), "--methods", "lora", "--repeats", "2", "--output-dir", str(tmp_path), "--", "--seed", "5"])
+    assert code == 2 and "--seed after -- conflicts with --repeats/--seeds" in capsys.readouterr().err
+    assert not (tmp_path / "fake").exists()
