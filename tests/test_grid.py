@@ -130,6 +130,7 @@ def test_bad_repeat_options_are_named(tmp_path: Path, capsys, argv: list[str], m
 
 
 def test_a_seed_after_the_separator_conflicts_with_repeats(tmp_path: Path, capsys) -> None:
-    code = grid_main([str(_fake_recipe(tmp_path)), "--methods", "lora", "--repeats", "2", "--output-dir", str(tmp_path), "--", "--seed", "5"])
+    code = grid_main([str(_fake_recipe(tmp_path)), "--methods", "lora", "--repeats", "2", "--output-dir", str(tmp_path / "runs"),
+                      "--", "--seed", "5"])
     assert code == 2 and "--seed after -- conflicts with --repeats/--seeds" in capsys.readouterr().err
-    assert not (tmp_path / "fake").exists()
+    assert not (tmp_path / "runs").exists()  # refused before any run started
