@@ -18,7 +18,10 @@ from peft_efficiency import EfficiencyCallback
 from peft_efficiency.report import load_report
 from test_ground_truth_packing import word_tokenizer
 
-pytestmark = [pytest.mark.slow, pytest.mark.requires("trl>=1.0")]
+pytestmark = pytest.mark.slow
+# The DPO, reward and KTO tests read trl's own tokenized columns (prompt_ids, chosen_ids, rejected_ids), which trl
+# names so from 1.0 on; the GRPO test runs on every supported trl.
+TRL_TOKENIZED_COLUMNS = pytest.mark.requires("trl>=1.0")
 LORA = dict(r=4, target_modules=["q_proj", "v_proj"])
 COMMON = dict(per_device_train_batch_size=4, num_train_epochs=1, report_to=[], use_cpu=True, save_strategy="no",
               disable_tqdm=True, logging_steps=1, seed=0, dataloader_num_workers=0)
@@ -62,6 +65,7 @@ def preference_pairs(n: int = 8) -> Dataset:
     return Dataset.from_list([{"prompt": words(rng, 3), "chosen": " " + words(rng, 2), "rejected": " " + words(rng, 2)} for _ in range(n)])
 
 
+@TRL_TOKENIZED_COLUMNS
 @pytest.mark.parametrize("reference", ["adapter-off", "ref_model"])
 def test_dpo_counts_pairs_and_keeps_the_reference_forward_apart(tmp_path, reference):
     from trl import DPOConfig, DPOTrainer
@@ -87,6 +91,7 @@ def test_dpo_counts_pairs_and_keeps_the_reference_forward_apart(tmp_path, refere
     assert flops["reference_flops"] == pytest.approx(flops["flops_forward"], rel=0.05)  # the same rows, forward only
 
 
+@TRL_TOKENIZED_COLUMNS
 def test_reward_trainer_counts_pairs(tmp_path):
     from transformers import LlamaConfig, LlamaForSequenceClassification
     from trl import RewardConfig, RewardTrainer
@@ -107,6 +112,7 @@ def test_reward_trainer_counts_pairs(tmp_path):
     assert "reference_forward_passes" not in report["flops"]  # a reward model has no reference
 
 
+@TRL_TOKENIZED_COLUMNS
 def test_kto_counts_examples_not_its_kl_and_reference_forwards(tmp_path):
     from trl import KTOConfig, KTOTrainer
 
