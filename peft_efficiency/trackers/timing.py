@@ -123,6 +123,9 @@ class StepTimeStats:
         return stats
 
 
+PENDING_LIMIT = 1024  # CPU step durations kept unfolded at most (a long run without logs stays bounded)
+
+
 class StepTimer:
     """Times optimizer steps (on_step_begin to on_step_end).
 
@@ -146,6 +149,7 @@ class StepTimer:
         self.steps = 0
         self._begin: float | torch.cuda.Event | None = None
         self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self._pending_seconds: list[float] = []  # CPU durations not yet folded into stats (at most PENDING_LIMIT)
 
     def step_begin(self) -> None:
         if self.use_cuda_events:
@@ -162,8 +166,10 @@ class StepTimer:
             end = torch.cuda.Event(enable_timing=True)
             end.record()
             self._pending.append((self._begin, end))  # type: ignore[arg-type]
-        else:
-            self._record(time.perf_counter() - self._begin)  # type: ignore[operator]
+        else:  # one append per step; the statistics take them at the next read
+            self._pending_seconds.append(time.perf_counter() - self._begin)  # type: ignore[operator]
+            if len(self._pending_seconds) >= PENDING_LIMIT:
+                self.resolve()
         self._begin = None
 
     def _record(self, seconds: float) -> None:
@@ -176,7 +182,12 @@ class StepTimer:
             self.durations_seconds.append(seconds)
 
     def resolve(self) -> None:
-        """Read pending CUDA events (one sync on the last one); work in proportion to the steps since the last call."""
+        """Fold the pending durations in: CPU ones, and CUDA events (one sync on the last one); work in proportion to
+        the steps since the last call."""
+        if self._pending_seconds:
+            pending, self._pending_seconds = self._pending_seconds, []
+            for seconds in pending:
+                self._record(seconds)
         if self._pending:
             self._pending[-1][1].synchronize()
             for begin, end in self._pending:
