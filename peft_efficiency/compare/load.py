@@ -70,6 +70,12 @@ class RunRow:
     overhead_seconds: float | None = None
     overhead_share: float | None = None
     label: str = ""
+    repeats: Any = None  # a `repeats.Repeats` when this row merges runs that differ only in seed
+
+    @property
+    def n(self) -> int:
+        """How many runs this row's figures are the mean of (1 for a single run)."""
+        return 1 if self.repeats is None else len(self.repeats.members)
 
     @property
     def group(self) -> tuple[str, str, Setting]:

@@ -23,6 +23,7 @@ from peft_efficiency.compare.table import Column, GroupTable
 MISSING = "n/a"
 DIVERGED = "diverged"
 FORMATS = ("table", "markdown", "csv", "json")
+SPREAD_PARTS = ("sd", "ci_low", "ci_high", "no_difference")  # `<column key>_<part>` of a merged row
 
 
 def format_seconds(value: float) -> str:
@@ -86,6 +87,19 @@ def format_cell(value: Any, kind: str) -> str:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
+def spread_text(value: dict[str, Any], column: Column) -> str:
+    """' ±sd [low, high]' after a merged row's mean ('' for a single run), and ' ≈' where the interval of a
+    difference from full fine-tuning includes no difference."""
+    key, kind = column.key, column.kind
+    low, high, sd = value.get(f"{key}_ci_low"), value.get(f"{key}_ci_high"), value.get(f"{key}_sd")
+    if low is None or high is None:
+        return ""
+    spread_kind = "quality" if kind == "delta" else ("percent" if kind == "signed_percent" else kind)
+    text = f" ±{format_cell(sd, spread_kind)}" if sd is not None else ""
+    text += f" [{format_cell(low, kind)}, {format_cell(high, kind)}]"
+    return text + (" ≈" if value.get(f"{key}_no_difference") else "")
+
+
 def shown_columns(table: GroupTable) -> list[Column]:
     """Columns shown to a person: `status` only when some run did not complete."""
     incomplete = any(v.get("status") != "completed" for v in table.values)
@@ -99,14 +113,19 @@ def text_cells(table: GroupTable) -> tuple[list[Column], list[list[str]]]:
     def cell(value: dict[str, Any], column: Column) -> str:
         if column.key == table.ranked_by and value.get("diverged"):
             return DIVERGED
-        return format_cell(value.get(column.key), column.kind)
+        if column.kind == "runs":
+            n, total = value.get("n", 1), value.get("n_runs", 1)
+            return f"{n} of {total}" if total != n else str(n)
+        return format_cell(value.get(column.key), column.kind) + spread_text(value, column)
 
     return columns, [[cell(v, c) for c in columns] for v in table.values]
 
 
 def heading(table: GroupTable) -> str:
     """The group's title line, shortened (the JSON output keeps the whole title and setting)."""
-    runs = f"{len(table.rows)} run{'s' if len(table.rows) != 1 else ''}"
+    count = sum(1 if r.repeats is None else r.repeats.total for r in table.rows)
+    runs = f"{count} run{'s' if count != 1 else ''}"
+    runs += f" in {len(table.rows)} rows" if count != len(table.rows) else ""
     title = shorten(table.title, TITLE_CHARS)
     if table.ranked_by is None:
         return f"{title} ({runs}; no quality metric to rank by)"
@@ -164,7 +183,10 @@ def render_csv(tables: list[GroupTable]) -> str:
     """One flat CSV: task, model_name, setting and report path first, then the union of all groups' columns."""
     keys: list[str] = []
     for table in tables:
-        keys += [c.key for c in table.columns if c.key not in keys]
+        for column in table.columns:
+            spread = [f"{column.key}_{part}" for part in SPREAD_PARTS
+                      if any(v.get(f"{column.key}_{part}") is not None for v in table.values)]
+            keys += [k for k in ([column.key, "n_runs"] if column.key == "n" else [column.key, *spread]) if k not in keys]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "model_name", "setting", "report", *keys])
@@ -187,11 +209,21 @@ def tables_as_dicts(tables: list[GroupTable]) -> list[dict[str, Any]]:
             "greater_is_better": t.greater_is_better,
             "baseline": None if t.baseline is None else str(t.baseline.source),
             "columns": [{"key": c.key, "title": c.title} for c in t.columns],
-            "runs": [{"report": str(r.source), **v} for r, v in zip(t.rows, t.values)],
+            "runs": [{"report": str(r.source), **v, **merged_reports(r)} for r, v in zip(t.rows, t.values)],
             "notes": t.notes,
         }
         for t in tables
     ]
+
+
+def merged_reports(row: Any) -> dict[str, Any]:
+    """For a merged row: its runs' reports (in the mean), seeds, and the reports left out (why) or duplicated."""
+    if row.repeats is None:
+        return {}
+    repeats = row.repeats
+    return {"reports": [str(m.source) for m in repeats.members], "seeds": repeats.seeds(),
+            "left_out": [{"report": str(r.source), "reason": why} for r, why in repeats.left_out],
+            "duplicates": [str(r.source) for r in repeats.duplicates]}
 
 
 def render_json(tables: list[GroupTable]) -> str:

@@ -25,9 +25,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from peft_efficiency.compare.differences import relative_intervals, repeat_notes
+from peft_efficiency.compare.identity import assign_labels
 from peft_efficiency.compare.load import RunRow, finite, metric_value
 from peft_efficiency.compare.pareto import higher_is_better, pareto_front
 from peft_efficiency.compare.relative import TRAINING_STATE_BASIS, memory_saved, relative_columns, relative_values
+from peft_efficiency.compare.repeats import SPREAD_KEYS, merge_repeats, spread_values
 
 BASELINE_METHOD = "full"
 
@@ -117,6 +120,8 @@ OPTIONAL_COLUMNS: dict[str, list[Column]] = {
 def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_baseline: bool,
              optional: tuple[str, ...] = ()) -> list[Column]:
     columns = [Column("method", "method", "text"), Column("status", "status", "text", always_shown=False)]
+    if any(r.repeats is not None for r in rows):  # repeats merged: how many runs each row's means are over
+        columns.append(Column("n", "n", "runs"))
     columns += [Column(m, m, "quality") for m in metrics]
     if any(ranking.diverged(r) for r in rows):
         columns.append(Column("diverged", "diverged", "flag"))
@@ -170,12 +175,27 @@ def _notes(rows: list[RunRow], metrics: list[str], ranking: Ranking, notes: list
         notes.append(f"peak memory mixes kinds ({', '.join(sorted(str(k) for k in kinds))}); compare with care")
 
 
+def _left_out_because(row: RunRow, ranking: Ranking) -> str | None:
+    """Why a repeat is left out of its mean (it did not complete, or it diverged), or None."""
+    if row.status != "completed":
+        return f"status {row.status}" if row.status else "no status"
+    return "diverged" if ranking.diverged(row) else None
+
+
+def _figure(row: RunRow, key: str, metrics: list[str]) -> float | None:
+    """One run's value of column `key` (a quality metric or a RunRow figure), when finite."""
+    return finite(metric_value(row.quality, key) if key in metrics else getattr(row, key))
+
+
 def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, optional: tuple[str, ...] = ()) -> GroupTable:
     """The table of runs that share a task, a model and a setting."""
     task, model_name, setting = rows[0].group
     notes: list[str] = []
     metrics = _quality_metrics(rows, list(extra_metrics or []))
     ranking = Ranking(rows, metrics, notes)
+    rows, merge_notes = merge_repeats(rows, lambda r: _left_out_because(r, ranking))
+    if any(r.repeats is not None for r in rows):
+        assign_labels(rows)  # a merged row is labelled by its method, like a single run
     rows = sorted(rows, key=ranking.key)
     baselines = sorted((r for r in rows if r.method.lower() == BASELINE_METHOD),
                        key=lambda r: (r.status != "completed", ranking.diverged(r)))
@@ -185,6 +205,7 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
 
     front = set(pareto_front([(r.trainable_params, ranking.quality(r)) for r in rows], True, ranking.higher))
     values: list[dict[str, Any]] = []
+    how: set[str | None] = set()
     for index, row in enumerate(rows):
         value: dict[str, Any] = {
             "method": row.label, "status": row.status, "diverged": ranking.diverged(row),
@@ -200,8 +221,12 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
             "overhead_percent": None if row.overhead_share is None else 100.0 * row.overhead_share,
         }
         value.update({m: finite(metric_value(row.quality, m)) for m in metrics})
+        value.update(spread_values(row, [*metrics, *SPREAD_KEYS], lambda m, key: _figure(m, key, metrics)))
         if baseline is not None:
             value.update(relative_values(row, baseline, ranking.quality, notes))
+            intervals, way = relative_intervals(row, baseline, ranking.quality)
+            value.update(intervals)
+            how.add(way)
         if ranking.metric:
             usable = row.trainable_params is not None and ranking.quality(row) is not None
             value["pareto_params"] = (index in front) if usable else (False if ranking.diverged(row) else None)
@@ -209,6 +234,7 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
     if baseline is not None and any(memory_saved(r, baseline)[1] == "training state" for r in rows):
         notes.append(TRAINING_STATE_BASIS)
     _notes(rows, metrics, ranking, notes)
+    notes += merge_notes + repeat_notes(rows, values, how)
     columns = _columns(rows, metrics, ranking, baseline is not None, optional)
     return GroupTable(task, model_name, ranking.metric, ranking.higher, baseline, columns, rows, values, notes,
                       setting=dict(setting))
