@@ -108,6 +108,11 @@ def test_seeds_run_each_method_once_per_seed_in_its_own_labelled_folder(tmp_path
             labels = load_report(folder)["run"]["labels"]
             assert labels["seed"] == str(seed) and labels["split"] == "90_10"
     assert "broken seed 2" in out and "FAILED (exit 1)" in out
+    table = out[out.index("== imdb"):].splitlines()  # compare merged each method's repeats into one row
+    lora = next(line for line in table if line.startswith("lora "))
+    broken = next(line for line in table if line.startswith("broken "))
+    assert lora.split()[1] == "3" and "0.8200 ±0.0100 [0.7952, 0.8448]" in lora  # 0.81, 0.82, 0.83; t(2) 4.303
+    assert broken.split()[1] == "2" and "0.8200 ±0.0141 [0.6929, 0.9471]" in broken  # 0.81, 0.83; t(1) 12.706
 
 
 def test_repeats_run_seeds_one_to_n(tmp_path: Path, capsys) -> None:

@@ -1,6 +1,6 @@
 """The comparison of runs: report files checked (`read`) -> rows (`load`), group identity and run labels
 (`identity`), tables grouped by task, model and setting (`table`) with columns relative to full fine-tuning
-(`relative`), text output (`render`), Pareto frontier (`pareto`), matplotlib figures (`plots`), one
+(`relative`), repeated runs merged into mean and 95% interval (`repeats`, `intervals`, `differences`), text output (`render`), Pareto frontier (`pareto`), matplotlib figures (`plots`), one
 self-contained HTML page (`html`), the files written (`outputs`) and the `peft-efficiency compare` command (`cli`).
 
 Example:

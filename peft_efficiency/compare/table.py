@@ -9,7 +9,9 @@ Columns relative to full fine-tuning appear where the group holds a run whose me
 speed-up = run throughput / full throughput (samples/s; median step time when a report lacks samples/s), so a
 run that trains fewer epochs or samples is not faster for it; memory saved = 1 - run peak / full peak (in %), from
 the training state (weights + gradients + optimizer state) instead where only process RSS was measured (CPU);
-quality delta = run quality - full quality (in the metric's own units). Raw values stay in base units
+quality delta = run quality - full quality (in the metric's own units). Runs that differ only in their `seed` label are
+merged into one row of means first (`repeats.py`), with standard deviations and 95% intervals (`intervals.py`) and
+intervals of the relative columns (`differences.py`); the Pareto frontier is then on the means. Raw values stay in base units
 (seconds, bytes, kWh, kg), `None` where not measured, never NaN; `render.py` turns them into text.
 
 Example:
