@@ -139,3 +139,19 @@ def test_a_seed_after_the_separator_conflicts_with_repeats(tmp_path: Path, capsy
                       "--", "--seed", "5"])
     assert code == 2 and "--seed after -- conflicts with --repeats/--seeds" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # refused before any run started
+
+
+def test_real_recipe_repeats_carry_their_seed_and_are_merged(data_dir: Path, tmp_path: Path, capsys) -> None:
+    """A smoke grid of one real recipe with two seeds: EfficiencyCallback labels each report with its seed (from
+    the environment the grid sets), and compare merges the two runs into one row."""
+    code = grid_main([str(RECIPES_DIR / "imdb_roberta"), "--methods", "bitfit", "--seeds", "1,2", "--smoke",
+                      "--data-dir", str(data_dir), "--output-dir", str(tmp_path), "--", "--max-steps", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    for seed in ("1", "2"):
+        report = load_report(tmp_path / "imdb_roberta" / "bitfit" / f"seed-{seed}")
+        assert report["run"]["labels"]["seed"] == seed and report["run"]["status"] == "completed"
+    table = out[out.index("== imdb"):].splitlines()
+    assert "(2 runs in 1 row;" in table[0]
+    row = next(line for line in table if line.startswith("bitfit "))
+    assert row.split()[1] == "2" and "±" in row

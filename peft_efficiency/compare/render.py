@@ -125,7 +125,8 @@ def heading(table: GroupTable) -> str:
     """The group's title line, shortened (the JSON output keeps the whole title and setting)."""
     count = sum(1 if r.repeats is None else r.repeats.total for r in table.rows)
     runs = f"{count} run{'s' if count != 1 else ''}"
-    runs += f" in {len(table.rows)} rows" if count != len(table.rows) else ""
+    rows = len(table.rows)
+    runs += f" in {rows} row{'s' if rows != 1 else ''}" if count != rows else ""
     title = shorten(table.title, TITLE_CHARS)
     if table.ranked_by is None:
         return f"{title} ({runs}; no quality metric to rank by)"
