@@ -58,7 +58,7 @@ def format_cell(value: Any, kind: str) -> str:
         return MISSING
     if isinstance(value, float) and not math.isfinite(value):
         return DIVERGED if kind in ("quality", "delta") else MISSING
-    if kind == "text":
+    if kind in ("text", "runs"):  # "runs": n; `text_cells` writes "3 of 4" where runs were left out
         return str(value)
     if kind == "flag":
         return "yes" if value else "no"

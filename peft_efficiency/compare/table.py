@@ -30,6 +30,7 @@ from typing import Any
 from peft_efficiency.compare.differences import relative_intervals, repeat_notes
 from peft_efficiency.compare.identity import assign_labels
 from peft_efficiency.compare.load import RunRow, finite, metric_value
+from peft_efficiency.compare.notes import group_notes
 from peft_efficiency.compare.pareto import higher_is_better, pareto_front
 from peft_efficiency.compare.relative import TRAINING_STATE_BASIS, memory_saved, relative_columns, relative_values
 from peft_efficiency.compare.repeats import SPREAD_KEYS, merge_repeats, spread_values
@@ -153,30 +154,6 @@ def _columns(rows: list[RunRow], metrics: list[str], ranking: Ranking, has_basel
     return columns
 
 
-def _notes(rows: list[RunRow], metrics: list[str], ranking: Ranking, notes: list[str]) -> None:
-    for row in rows:
-        if row.status_reason:
-            notes.append(f"{row.label} is {row.status}: {row.status_reason}")
-        if ranking.diverged(row):
-            notes.append(f"{row.label} diverged ({ranking.metric} is {ranking.raw(row)}): ranked after every finite "
-                         "run and left off the Pareto frontier")
-        for metric in metrics:
-            value = metric_value(row.quality, metric)
-            if metric != ranking.metric and value is not None and not math.isfinite(value):
-                notes.append(f"{metric} of {row.label} is {value}; shown as n/a")
-        if row.energy_kwh is None:
-            why = row.energy_reason or (f"status {row.energy_status}" if row.energy_status else "no energy figure in the report")
-            notes.append(f"energy n/a for {row.label}: {why}")
-    lacking = [r.label for r in rows if r.training_state_bytes is None and r.schema_version == 1]
-    if lacking and len(lacking) < len(rows):
-        notes.append(f"training state n/a for {', '.join(lacking)}: version-1 report(s), written before it was measured")
-    kinds = {r.peak_memory_kind for r in rows if r.peak_memory_bytes is not None}
-    if kinds == {"process_rss"}:
-        notes.append("peak memory is the peak resident memory of the process (CPU run), not GPU memory")
-    elif len(kinds) > 1:
-        notes.append(f"peak memory mixes kinds ({', '.join(sorted(str(k) for k in kinds))}); compare with care")
-
-
 def _left_out_because(row: RunRow, ranking: Ranking) -> str | None:
     """Why a repeat is left out of its mean (it did not complete, or it diverged), or None."""
     if row.status != "completed":
@@ -235,7 +212,7 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
         values.append(value)
     if baseline is not None and any(memory_saved(r, baseline)[1] == "training state" for r in rows):
         notes.append(TRAINING_STATE_BASIS)
-    _notes(rows, metrics, ranking, notes)
+    group_notes(rows, metrics, ranking, notes)
     notes += merge_notes + repeat_notes(rows, values, how)
     columns = _columns(rows, metrics, ranking, baseline is not None, optional)
     return GroupTable(task, model_name, ranking.metric, ranking.higher, baseline, columns, rows, values, notes,
