@@ -205,3 +205,15 @@ def test_pareto_frontier_on_the_means(tmp_path: Path) -> None:
     _, values = _table(folders)
     assert values["bitfit"]["eval_accuracy"] == pytest.approx(0.84)
     assert {m: v["pareto_params"] for m, v in values.items()} == {"full": True, "lora": True, "ia3": True, "bitfit": False}
+
+
+def test_a_figure_missing_from_some_repeats_is_the_mean_of_those_that_have_it(tmp_path: Path) -> None:
+    folders = _three_seeds(tmp_path)
+    report = _seeded("lora", "4", 0.88, 160.0)
+    report["energy"].update(status="unavailable", reason="no RAPL counter", energy_kwh=None, co2_kg=None)
+    folders.append(write_run(tmp_path / "lora", "seed-4", report))
+    table, values = _table(folders)
+    energies = [160 / 40_000, 170 / 40_000, 150 / 40_000]  # seeds 1-3; seed 4 measured none
+    assert values["lora"]["n"] == 4 and values["lora"]["energy_kwh"] == pytest.approx(statistics.fmean(energies))
+    assert values["lora"]["energy_kwh_sd"] == pytest.approx(statistics.stdev(energies))
+    assert "energy_kwh of lora is the mean of the 3 of its 4 runs that measured it" in table.notes

@@ -145,9 +145,10 @@ def merge_repeats(rows: list[RunRow], usable: Callable[[RunRow], str | None]) ->
     return result, notes
 
 
-def spread_values(row: RunRow, keys: list[str], figure: Callable[[RunRow, str], float | None]) -> dict[str, Any]:
+def spread_values(row: RunRow, keys: list[str], figure: Callable[[RunRow, str], float | None],
+                  notes: list[str]) -> dict[str, Any]:
     """n (and n_runs) of a row, and for a merged row `<key>_sd`, `<key>_ci_low`, `<key>_ci_high` of each key
-    (`figure(member, key)` reads one member's value)."""
+    (`figure(member, key)` reads one member's value); a note where a figure is missing from some runs in the mean."""
     repeats = row.repeats
     if repeats is None:
         return {"n": 1, "n_runs": 1}
@@ -155,4 +156,7 @@ def spread_values(row: RunRow, keys: list[str], figure: Callable[[RunRow, str], 
     for key in keys:
         summary = summarize([v for v in (figure(m, key) for m in repeats.members) if v is not None])
         values.update({f"{key}_sd": summary.sd, f"{key}_ci_low": summary.low, f"{key}_ci_high": summary.high})
+        if 0 < summary.n < len(repeats.members):
+            notes.append(f"{key} of {row.label} is the mean of the {summary.n} of its {len(repeats.members)} runs "
+                         "that measured it")
     return values

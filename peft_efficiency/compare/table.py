@@ -200,7 +200,7 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
             "overhead_percent": None if row.overhead_share is None else 100.0 * row.overhead_share,
         }
         value.update({m: finite(metric_value(row.quality, m)) for m in metrics})
-        value.update(spread_values(row, [*metrics, *SPREAD_KEYS], lambda m, key: _figure(m, key, metrics)))
+        value.update(spread_values(row, [*metrics, *SPREAD_KEYS], lambda m, key: _figure(m, key, metrics), notes))
         if baseline is not None:
             value.update(relative_values(row, baseline, ranking.quality, notes))
             intervals, way = relative_intervals(row, baseline, ranking.quality)
