@@ -97,7 +97,8 @@ def test_repeats_merge_into_mean_sd_interval_and_paired_relative_columns(tmp_pat
     assert "(6 runs in 2 rows;" in text
     lora_line = next(line for line in text.splitlines() if line.startswith("lora"))
     assert "0.8800 ±0.0100 [0.8552, 0.9048]" in lora_line and " ≈" in lora_line
-    assert "paired per seed" in text and "Student t with n-1 degrees of freedom" in text
+    assert "paired per seed (the mean of each seed's ratio or difference, Student t interval) for lora" in text
+    assert "Student t with n-1 degrees of freedom" in text and "bootstrap" not in text
     assert "| 0.8800 ±0.0100 [0.8552, 0.9048] |" in render([table], "markdown")
     records = {r["method"]: r for r in csv.DictReader(io.StringIO(render([table], "csv")))}
     assert float(records["lora"]["eval_accuracy_ci_high"]) == pytest.approx(0.9048, abs=1e-4)
@@ -123,7 +124,7 @@ def test_bootstrap_against_a_single_baseline_by_hand(tmp_path: Path) -> None:
     assert lora["quality_delta_vs_full_ci_high"] == pytest.approx(-0.02)
     assert lora["eval_accuracy_ci_low"] == pytest.approx(0.87 - 12.706 * statistics.stdev([0.88, 0.86]) / math.sqrt(2),
                                                          abs=1e-3)
-    assert any("bootstrap (2,000 resamples" in note for note in table.notes)
+    assert any("bootstrap (2,000 resamples" in note and note.endswith("percentiles) for lora") for note in table.notes)
     assert bootstrap_interval([1.0, 2.0], [4.0], lambda a, b: a / b) == (0.25, 0.5)
 
 

@@ -89,13 +89,14 @@ def relative_intervals(row: RunRow, baseline: RunRow,
     return values, how
 
 
-def repeat_notes(rows: list[RunRow], values: list[dict[str, Any]], how: set[str | None]) -> list[str]:
+def repeat_notes(rows: list[RunRow], values: list[dict[str, Any]], how: dict[str, list[str]]) -> list[str]:
     """The notes that say how a group's means, intervals and marks were made (none without repeats)."""
     if not any(r.repeats is not None for r in rows):
         return []
     notes = [f"a figure shown as 'mean ±sd [low, high]' merges runs that differ only in seed: mean, standard "
              f"deviation and 95% confidence interval of the mean ({T_NOTE}); n is the number of runs in the mean"]
-    ways = [text for key, text in (("paired", PAIRED), ("bootstrap", BOOTSTRAP)) if key in how]
+    ways = [f"{text} for {', '.join(how[key])}" for key, text in (("paired", PAIRED), ("bootstrap", BOOTSTRAP))
+            if key in how]
     if ways:
         notes.append("intervals of the columns relative to full fine-tuning: " + "; ".join(ways))
     if any(v.get(f"{key}_no_difference") for v in values for key in NULLS):

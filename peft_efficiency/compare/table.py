@@ -184,7 +184,7 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
 
     front = set(pareto_front([(r.trainable_params, ranking.quality(r)) for r in rows], True, ranking.higher))
     values: list[dict[str, Any]] = []
-    how: set[str | None] = set()
+    how: dict[str, list[str]] = {}  # how each row's relative intervals were made -> the rows
     for index, row in enumerate(rows):
         value: dict[str, Any] = {
             "method": row.label, "status": row.status, "diverged": ranking.diverged(row),
@@ -205,7 +205,8 @@ def build_group(rows: list[RunRow], extra_metrics: list[str] | None = None, opti
             value.update(relative_values(row, baseline, ranking.quality, notes))
             intervals, way = relative_intervals(row, baseline, ranking.quality)
             value.update(intervals)
-            how.add(way)
+            if way:
+                how.setdefault(way, []).append(row.label)
         if ranking.metric:
             usable = row.trainable_params is not None and ranking.quality(row) is not None
             value["pareto_params"] = (index in front) if usable else (False if ranking.diverged(row) else None)
