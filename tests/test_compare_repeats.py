@@ -218,3 +218,35 @@ def test_a_figure_missing_from_some_repeats_is_the_mean_of_those_that_have_it(tm
     assert values["lora"]["n"] == 4 and values["lora"]["energy_kwh"] == pytest.approx(statistics.fmean(energies))
     assert values["lora"]["energy_kwh_sd"] == pytest.approx(statistics.stdev(energies))
     assert "energy_kwh of lora is the mean of the 3 of its 4 runs that measured it" in table.notes
+
+
+def test_pareto_plot_draws_the_intervals_as_error_bars(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
+
+    from peft_efficiency.compare.plots import pareto_figure
+
+    folders = _three_seeds(tmp_path)
+    folders.append(write_run(tmp_path, "ia3", make_report("ia3", value=0.85, trainable=20_000, train_seconds=200.0,
+                                                          labels=RECIPE)))
+    table, values = _table(folders)
+    fig = pareto_figure(table)
+    try:
+        time_axis = fig.axes[1]  # quality vs train time
+        bars = [c for c in time_axis.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 2  # full and lora; ia3 is a single run
+        spans = set()
+        for container in bars:
+            for collection in container.lines[2]:
+                for (x0, y0), (x1, y1) in collection.get_segments():
+                    spans.add((round(x0, 3), round(y0, 4), round(x1, 3), round(y1, 4)))
+        lora = values["lora"]
+        half = 4.303 * 0.01 / math.sqrt(3)  # accuracy 0.87-0.89 and train s 150-170: sd 0.01 and 10
+        assert (160.0, round(0.88 - half, 4), 160.0, round(0.88 + half, 4)) in spans
+        low, high = lora["train_seconds_ci_low"], lora["train_seconds_ci_high"]
+        assert (round(low, 3), 0.88, round(high, 3), 0.88) in spans and high - low == pytest.approx(2 * 4.303 * 10 / math.sqrt(3), abs=0.01)
+        assert "bars = 95% intervals of repeats" in fig.get_suptitle() or any(
+            "bars = 95% intervals of repeats" in t.get_text() for t in fig.texts)
+    finally:
+        plt.close(fig)

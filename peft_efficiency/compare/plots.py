@@ -101,6 +101,7 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
         on_front = i in front
         ax.scatter([x * scale], [y], s=110 if on_front else 45, color=colors[row.method.lower()],
                    edgecolors="black" if on_front else "none", linewidths=1.5, zorder=3)
+        _error_bars(ax, table.values[i], key, quality_key, (x, y), scale, colors[row.method.lower()])
         text = f"{table.values[i]['method']}\n{format_cell(x, kind)}"
         if crowded and not on_front:
             optional.add(len(annotations))
@@ -115,6 +116,17 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
     arrow = "↑ better" if table.greater_is_better else "↓ better"
     ax.set_title(f"← cheaper   {arrow}", loc="left", fontsize=8, color="#444")
     return annotations, frozenset(optional)
+
+
+def _error_bars(ax, value: dict, key: str, quality_key: str, point: tuple[float, float], scale: float, color: str) -> None:
+    """The 95% intervals of a row that merges repeated runs, as error bars on both axes (none for a single run)."""
+    spans = []
+    for axis_key, centre, factor in ((key, point[0], scale), (quality_key, point[1], 1.0)):
+        low, high = finite(value.get(f"{axis_key}_ci_low")), finite(value.get(f"{axis_key}_ci_high"))
+        spans.append(None if low is None or high is None else [[(centre - low) * factor], [(high - centre) * factor]])
+    if spans[0] or spans[1]:
+        ax.errorbar([point[0] * scale], [point[1]], xerr=spans[0], yerr=spans[1], fmt="none", ecolor=color,
+                    elinewidth=1.2, capsize=3, zorder=2, label="_95% interval")
 
 
 def figure_title(table: GroupTable, text: str, note: str) -> str:
@@ -135,7 +147,8 @@ def pareto_figure(table: GroupTable):
         labels.append(_pareto_axis(ax, view.table, key, label, kind, colors, crowded=len(view.table.rows) < len(table.rows)))
     axes[0].set_ylabel(shorten(table.ranked_by or "quality", AXIS_CHARS))
     which = " per panel: the frontier drawn among them, then " if capped else " per panel: its Pareto frontier, then "
-    title = figure_title(table, "quality vs cost (black-edged points = Pareto frontier, the best trade-offs)",
+    bars = "; bars = 95% intervals of repeats" if any(r.repeats is not None for r in table.rows) else ""
+    title = figure_title(table, f"quality vs cost (black-edged points = Pareto frontier, the best trade-offs{bars})",
                          caption(table, PARETO_RUNS_PER_PANEL, which))
     diverged = [shorten(str(v["method"]), AXIS_CHARS) for v in table.values if v.get("diverged")]
     if diverged:
