@@ -75,7 +75,7 @@ def test_demo_smoke_end_to_end(tmp_path: Path, data_dir: Path, capsys) -> None:
     shown = format_bytes(lora["memory"]["training_state_bytes"])
     assert f"lora {shown} ({saved:+.0f}% saved, from the training state)" in out
     written = {p.name for p in (tmp_path / "report").iterdir()}
-    assert {"report.html", "comparison.md", "pareto-imdb-roberta-base.png", "pareto-bibleqa-smoke-gpt2.svg",
+    assert {"report.html", "comparison.md", "pareto-imdb-smoke-tiny-roberta-base.png", "pareto-bibleqa-smoke-gpt2.svg",
             "pareto-bibleqa-smoke-gpt2-bars.png"} <= written
 
 

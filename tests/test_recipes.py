@@ -38,6 +38,8 @@ def test_smoke_run_writes_a_report(recipe: str, entry: str, data_dir: Path, tmp_
     trainable = int(described.split("trainable=")[1].split("/")[0].replace(",", ""))
     assert report["params"]["trainable"] == trainable  # the callback counts what the method left trainable
     assert report["run"]["method"] == load_recipe_config(RECIPES_DIR / recipe, entry).method
+    # the tiny model that ran, not the real model it stands in for
+    assert report["run"]["model_name"] == f"smoke-tiny-{load_recipe_config(RECIPES_DIR / recipe, entry).model}"
     assert report["quality"]["eval"], "quality metrics recorded"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
 import time
 import warnings
 import weakref
@@ -155,8 +156,6 @@ class RunSession:
 
     def signal_received(self, signum: int) -> None:
         """SIGTERM (from the guard, inside the signal handler): note it and write the report as it stands."""
-        import signal
-
         self.run["signal"] = signal.Signals(signum).name
         self.write()
 

@@ -69,8 +69,9 @@ def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recip
     """The one line that attaches the measurement: EfficiencyCallback labelled with recipe, task and method."""
     from peft_efficiency import EfficiencyCallback
 
+    default_name = f"smoke-tiny-{config.model}" if args.smoke and not args.model_path else config.model  # what ran
     return EfficiencyCallback(
-        method=config.method, task=task, model_name=args.model_name or model_label(args.model_path, config.model),
+        method=config.method, task=task, model_name=args.model_name or model_label(args.model_path, default_name),
         labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower(), **(labels or {})},
         quality_metric=quality_metric, greater_is_better=greater_is_better,
         energy=energy_enabled(args), country_iso_code=args.country_iso_code,
