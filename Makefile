@@ -24,8 +24,8 @@ TOOLS_VENV ?= .venv-tools
 UV_SPEC   ?= uv==0.13.9
 UV        := $(TOOLS_VENV)/bin/uv
 # Where `make lock` finds the CPU build of torch (`--find-links`: a folder of wheels or a page of links to them):
-# pip's own PIP_FIND_LINKS when set, else PyTorch's page of CPU wheels. Override: `make lock TORCH_FIND_LINKS=DIR`.
-TORCH_FIND_LINKS ?= $(or $(PIP_FIND_LINKS),https://download.pytorch.org/whl/cpu/torch/)
+# pip's own PIP_FIND_LINKS when set, or `make lock TORCH_FIND_LINKS=...`; unset, only the default index is used.
+TORCH_FIND_LINKS ?= $(PIP_FIND_LINKS)
 
 export PEFT_EFFICIENCY_DATA_DIR ?= $(DATA_DIR)
 export HF_HUB_OFFLINE ?= 1
@@ -68,7 +68,7 @@ tools: $(UV)
 LOCK_UPGRADE ?= --upgrade
 lock: $(UV)
 	$(UV) pip compile pyproject.toml --extra dev --extra demo -c requirements/holds.in $(LOCK_UPGRADE) \
-	  --find-links $(TORCH_FIND_LINKS) --no-emit-find-links --python-version 3.11 \
+	  $(if $(TORCH_FIND_LINKS),--find-links $(TORCH_FIND_LINKS)) --no-emit-find-links --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o $(LOCK)
 
 # The canary: the suite on the newest releases (no lock). Upstream breakage shows as strict xfails naming the cause.
