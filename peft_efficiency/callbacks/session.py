@@ -76,6 +76,7 @@ class RunSession:
         self._last_save_step: int | None = None
         self.counts_scope = "one process"
         self._counts_cache: tuple[tuple[bool, int], BatchCounts] | None = None
+        self._generation_cache: tuple[tuple[bool, float, int], GenerationTally] | None = None
         self.step_begin_hooks: tuple[Any, ...] = ()  # the measures' step hooks that do something (refresh_step_hooks)
         self.step_end_hooks: tuple[Any, ...] = ()
         self.live_objects_wanted = False  # some measure waits for the model and optimizer at a step end
@@ -258,7 +259,11 @@ class RunSession:
         return self._reference() if self._reference is not None else None
 
     def generation_tally(self, collective: bool) -> GenerationTally:
-        return GenerationTally(*self.summed(self.generation.as_list(), collective))
+        """The generate() calls' sums; the measures of one boundary share one (collective) read."""
+        key = (collective, self.generation.calls, self.counter.forward_passes)
+        if self._generation_cache is None or self._generation_cache[0] != key:
+            self._generation_cache = (key, GenerationTally(*self.summed(self.generation.as_list(), collective)))
+        return self._generation_cache[1]
 
     # -- generation (called by the generate() wrapper) ------------------------------------------------------
     def generation_started(self) -> None:
