@@ -124,10 +124,17 @@ def test_bibleqa_keeps_the_seed_prompt_under_num_fewshot(tiny_hflm, task_manager
         "Q: {question}\n\nA:"
     )
     runs = {}
-    for shots in (2, None):
-        with caplog.at_level(logging.INFO, logger="lm_eval"):
-            runs[shots] = lm_eval.simple_evaluate(model=tiny_hflm, tasks=["bibleqa"], task_manager=task_manager,
-                                                  limit=2, num_fewshot=shots, bootstrap_iters=0)
+    # lm-eval's own `setup_logging` (run by any earlier CLI call in this process) stops its logger propagating to
+    # the root logger, where caplog listens: listen on lm-eval's logger itself.
+    lm_eval_logger = logging.getLogger("lm_eval")
+    lm_eval_logger.addHandler(caplog.handler)
+    try:
+        for shots in (2, None):
+            with caplog.at_level(logging.INFO, logger="lm_eval"):
+                runs[shots] = lm_eval.simple_evaluate(model=tiny_hflm, tasks=["bibleqa"], task_manager=task_manager,
+                                                      limit=2, num_fewshot=shots, bootstrap_iters=0)
+    finally:
+        lm_eval_logger.removeHandler(caplog.handler)
     samples = runs[2]["samples"]["bibleqa"]
     assert len(samples) == 2
     for sample in samples:
