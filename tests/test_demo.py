@@ -29,16 +29,20 @@ from peft_efficiency.report import load_report  # noqa: E402
 @pytest.mark.slow
 def test_demo_smoke_end_to_end(tmp_path: Path, data_dir: Path, capsys) -> None:
     code = demo_main(["--smoke", "--output-dir", str(tmp_path), "--data-dir", str(data_dir),
-                      "--imdb-methods", "full,lora-tuned"])
+                      "--imdb-methods", "full,lora-tuned", "--imdb-repeat-methods", "lora-tuned"])
     out = capsys.readouterr().out
     assert code == 0, out[-3000:]
-    # visible progress, one line per announced step, and where the results are
-    for step in range(1, 8):
-        assert f"| {step}/7]" in out
+    # visible progress, one line per announced step (full, lora seed 1, lora seed 2, 4 BibleQA steps, compare)
+    for step in range(1, 9):
+        assert f"| {step}/8]" in out
+    assert "IMDb · lora-tuned seed 2:" in out
     assert f"[demo] HTML report:  {tmp_path / 'report' / 'report.html'}" in out
 
     full = load_report(tmp_path / "runs" / "imdb" / "full")
-    lora = load_report(tmp_path / "runs" / "imdb" / "lora-tuned")
+    lora = load_report(tmp_path / "runs" / "imdb" / "lora-tuned" / "seed-1")
+    lora_2 = load_report(tmp_path / "runs" / "imdb" / "lora-tuned" / "seed-2")
+    assert (lora["run"]["labels"]["seed"], lora_2["run"]["labels"]["seed"]) == ("1", "2")
+    assert "seed" not in full["run"]["labels"]
     assert (full["run"]["method"], lora["run"]["method"]) == ("full", "lora")
     assert full["params"]["trainable"] == full["params"]["total"]
     assert lora["params"]["trainable"] == 7_266
@@ -69,6 +73,12 @@ def test_demo_smoke_end_to_end(tmp_path: Path, data_dir: Path, capsys) -> None:
     assert groups[1]["baseline"] is None  # no full run for BibleQA: no relative columns
     # on CPU, memory saved vs full is worked out from the training state, and the table and closing note say so
     runs = {r["method"]: r for r in groups[0]["runs"]}
+    # the two LoRA seeds are one row: n 2, their mean train time with its Student-t interval (t 0.975, 1 df = 12.706)
+    assert (runs["lora"]["n"], runs["lora"]["seeds"], runs["full"]["n"]) == (2, ["1", "2"], 1)
+    seconds = [lora["time"]["train_seconds"], lora_2["time"]["train_seconds"]]
+    half = 12.706 * abs(seconds[0] - seconds[1]) / 2**0.5 / 2**0.5  # t * sd / sqrt(n); sd of two = |a - b| / sqrt 2
+    assert runs["lora"]["train_seconds"] == pytest.approx(sum(seconds) / 2)
+    assert runs["lora"]["train_seconds_ci_high"] == pytest.approx(sum(seconds) / 2 + half, rel=1e-3)
     saved = 100 * (1 - lora["memory"]["training_state_bytes"] / full["memory"]["training_state_bytes"])
     assert runs["lora"]["memory_saved_vs_full_percent"] == pytest.approx(saved)
     assert any(note.startswith("memory saved vs full from the training state") for note in groups[0]["notes"])

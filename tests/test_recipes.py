@@ -211,3 +211,29 @@ def test_bibleqa_scores_a_trained_model_with_its_kv_cache_on(monkeypatch: pytest
     scores = load_recipe("bibleqa_gpt2").bibleqa_scores(model, tokenizer, argparse.Namespace(data_dir=str(data_dir)), 4, 64)
     assert seen == {"cache": True, "checkpointing": False}
     assert scores == {"lenient_acc": 0.5, "strict_em": 0.25}
+
+
+def test_runs_at_another_learning_rate_are_never_merged_as_repeats(data_dir: Path, tmp_path: Path) -> None:
+    """Seeds 1 and 2 at one rate are repeats; seed 3 at another rate (given after `--`, as a grid user would) is
+    its own row in the same group, and the labels name every setting the runs were made with."""
+    from peft_efficiency.compare.load import load_runs
+    from peft_efficiency.compare.table import build_tables
+
+    recipe = load_recipe("imdb_roberta")
+    runs = {"a1": ("1", "3e-3"), "a2": ("2", "3e-3"), "b3": ("3", "1e-3")}
+    for name, (seed, rate) in runs.items():
+        assert recipe.main(["--method", "lora-tuned", "--smoke", "--data-dir", str(data_dir), "--seed", seed,
+                            "--learning-rate", rate, "--max-steps", "2", "--output-dir", str(tmp_path / name)]) == 0
+    labels = load_report(tmp_path / "a1")["run"]["labels"]
+    # the recipe's smoke sizes (recipe_kit/args.py: 16 train, 8 eval, 64 tokens) and the flags given
+    assert {k: labels[k] for k in ("learning_rate", "max_steps", "data_seed", "train_size", "eval_size", "max_length")} \
+        == {"learning_rate": "0.003", "max_steps": "2", "data_seed": "42", "train_size": "16", "eval_size": "8",
+            "max_length": "64"}
+    assert "seed" not in labels  # the seed label is the grid's (peft-efficiency grid --seeds), not the recipe's
+    rows, problems = load_runs([tmp_path / name for name in runs])
+    for row in rows:  # what `grid --seeds` adds to each run's labels
+        row.labels["seed"] = runs[row.source.parent.name][0]
+    tables = build_tables(rows)
+    assert not problems and len(tables) == 1
+    merged = [sorted(m.source.parent.name for m in row.repeats.members) for row in tables[0].rows if row.repeats]
+    assert merged == [["a1", "a2"]] and len(tables[0].rows) == 2

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from peft_efficiency.demo.progress import Progress
-from peft_efficiency.demo.settings import IMDB_ENTRIES, DemoSettings
+from peft_efficiency.demo.settings import IMDB_ENTRIES, IMDB_REPEATED, IMDB_SEEDS, DemoSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="tiny in-process models and a handful of examples (seconds)")
     parser.add_argument("--imdb-methods", default=",".join(IMDB_ENTRIES),
                         help="imdb_roberta grid entries to run, comma-separated ('' skips IMDb)")
+    parser.add_argument("--imdb-repeat-methods", default=",".join(IMDB_REPEATED),
+                        help="IMDb entries run once per --imdb-seeds seed, for means and intervals ('' runs each once)")
+    parser.add_argument("--imdb-seeds", default=",".join(map(str, IMDB_SEEDS)),
+                        help="seeds of the repeated IMDb entries, comma-separated (default 1,2)")
     parser.add_argument("--imdb-steps", type=int, default=None, help="training steps per IMDb method")
     parser.add_argument("--sft-steps", type=int, default=None, help="LoRA SFT steps of SmolLM2")
     parser.add_argument("--bibleqa-questions", type=int, default=None, help="BibleQA questions scored (first N)")
@@ -35,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> DemoSettings:
-    overrides = {"imdb_entries": tuple(m.strip() for m in args.imdb_methods.split(",") if m.strip())}
+    entries = tuple(m.strip() for m in args.imdb_methods.split(",") if m.strip())
+    try:
+        seeds = tuple(int(s) for s in args.imdb_seeds.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--imdb-seeds {args.imdb_seeds!r}: expected whole numbers separated by commas, e.g. 1,2") from None
+    repeated = tuple(m.strip() for m in args.imdb_repeat_methods.split(",") if m.strip() and m.strip() in entries)
+    overrides = {"imdb_entries": entries, "imdb_repeated": repeated, "imdb_seeds": seeds}
     for key in ("imdb_steps", "sft_steps", "bibleqa_questions"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
@@ -90,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     output_dir = Path(args.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    steps = len(settings.imdb_entries) + (0 if args.skip_bibleqa else 4) + 1
+    steps = len(settings.imdb_runs()) + (0 if args.skip_bibleqa else 4) + 1
     progress = Progress(total=steps)
     progress.note(f"peft-efficiency demo ({'smoke, tiny models' if settings.smoke else 'real models, offline'}) -> {output_dir}")
     run_dirs: list[Path] = []
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             from peft_efficiency.demo.imdb_stage import run_imdb
 
             imdb_runs = run_imdb(settings, output_dir, args.data_dir, progress)
-            failed |= len(imdb_runs) < len(settings.imdb_entries)
+            failed |= len(imdb_runs) < len(settings.imdb_runs())
             run_dirs += imdb_runs
         if not args.skip_bibleqa:
             from peft_efficiency.demo.bibleqa_stage import run_bibleqa
@@ -116,12 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         noise = 2 * 0.5 / settings.imdb_eval_size**0.5  # two standard errors of an accuracy near 0.5
         print(f"\n[demo] each IMDb method trained only {settings.imdb_steps} steps, at learning rates larger than the "
               f"recipe's (demo/settings.py); accuracy differences under about {noise:.2f} ({settings.imdb_eval_size} "
-              "reviews) are noise. The recipe's full grid (recipes/imdb_roberta/README.md) gives the real comparison.")
+              "reviews) are noise. Rows of repeated runs show n, means and 95% intervals; ≈ marks a difference from "
+              "full fine-tuning whose interval includes none. The recipe's full grid (recipes/imdb_roberta/README.md) "
+              "gives the real comparison.")
     for line in memory_notes(run_dirs):
         print(line)
     print(f"\n[demo] finished in {progress.elapsed_seconds():.0f} s", flush=True)
     print(f"[demo] HTML report:  {report / 'report.html'}")
     print(f"[demo] plots:        {report / 'pareto-*.png'} (and .svg, -bars)")
     print(f"[demo] tables:       {report / 'comparison.md'}, .csv, .json, .txt")
-    print(f"[demo] run reports:  {output_dir / 'runs'}/*/*/efficiency_report.json")
+    print(f"[demo] run reports:  {output_dir / 'runs'}/**/efficiency_report.json")
     return 1 if failed or code != 0 else 0

@@ -48,25 +48,29 @@ def recipe_arguments(settings: DemoSettings) -> list[str]:
 
 
 def run_imdb(settings: DemoSettings, output_dir: Path, data_dir: str | None, progress: Progress) -> list[Path]:
-    """Run every IMDb entry; return the run folders that hold a report. A failed method is announced, not fatal."""
-    from peft_efficiency.grid import command_for, run_method
+    """Run every IMDb entry (the repeated ones once per seed, in `<entry>/seed-<S>`, labelled `seed=S` as
+    `peft-efficiency grid --seeds` does); return the run folders that hold a report. A failed run is announced,
+    not fatal."""
+    from peft_efficiency.grid import command_for, process_env, run_method
 
     script = recipe_dir() / "train.py"
     common = recipe_arguments(settings)
     runs_root = output_dir / "runs" / "imdb"
     reported = []
-    for entry in settings.imdb_entries:
+    for entry, seed in settings.imdb_runs():
         rate = settings.imdb_learning_rates.get(entry)
         train_args = common + (["--learning-rate", str(rate)] if rate is not None else [])
         grid_args = argparse.Namespace(launcher="python", smoke=settings.smoke, data_dir=data_dir, num_processes=1,
                                        cpu=False, train_args=train_args)
         what = "tiny smoke encoder" if settings.smoke else MODEL_NAME
-        progress.step(f"IMDb · {entry}: {settings.imdb_steps} steps of {settings.imdb_batch_size} reviews "
+        name = entry if seed is None else f"{entry} seed {seed}"
+        progress.step(f"IMDb · {name}: {settings.imdb_steps} steps of {settings.imdb_batch_size} reviews "
                       f"({what}), then {settings.imdb_eval_size} test reviews scored")
-        out = runs_root / entry
-        result = run_method(command_for(grid_args, script, entry, out), entry, out)
+        out = runs_root / entry if seed is None else runs_root / entry / f"seed-{seed}"
+        result = run_method(command_for(grid_args, script, entry, out, seed), entry, out,
+                            process_env(grid_args, seed), seed)
         if (out / REPORT_FILENAME).is_file():
             reported.append(out)
         status = "done" if result.ok else f"FAILED (exit {result.returncode}): {result.error} (log: {out / 'stderr.log'})"
-        progress.note(f"IMDb · {entry}: {status} in {result.seconds:.0f} s")
+        progress.note(f"IMDb · {name}: {status} in {result.seconds:.0f} s")
     return reported

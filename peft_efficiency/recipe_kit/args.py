@@ -86,7 +86,10 @@ def build_parser(recipe: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--eval-size", type=positive(int), default=None, help="override the number of evaluation examples")
     parser.add_argument("--max-steps", type=step_limit, default=None,
                         help="stop after this many optimizer steps; -1 trains by epochs (also in --smoke)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="seed of initialisation, dropout and data order (default 42); repeats vary it")
+    parser.add_argument("--data-seed", type=int, default=42,
+                        help="seed of the training and evaluation subsets drawn from the data (default 42)")
     parser.add_argument("--energy", action=argparse.BooleanOptionalAction, default=None,
                         help="measure energy with codecarbon (default: on, off in --smoke)")
     parser.add_argument("--country-iso-code", default="USA", type=country_code, help="grid carbon intensity used for CO2 (default USA)")

@@ -4,6 +4,7 @@ and the `main` wrapper that turns user-caused errors into one clear message and 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -11,6 +12,7 @@ from typing import Any, Callable
 from peft_efficiency.recipe_kit.args import energy_enabled, max_steps
 from peft_efficiency.recipe_kit.config import RecipeConfig
 from peft_efficiency.recipe_kit.models import model_label
+
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from peft_efficiency.data import DataFileError, DataUnavailableError
@@ -64,6 +66,19 @@ def cpu_processes() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
+def settings_labels(config: RecipeConfig, args: argparse.Namespace) -> dict[str, str]:
+    """The run's training settings as labels, so that `compare` never merges runs that differ in one as repeats.
+
+    The data settings (`data_seed`, `max_length`, `train_size`, `eval_size`) are part of what is measured and
+    separate groups; how the method trained (`learning_rate`, `epochs`, `batch_size`, `max_steps`,
+    `method_options`) keeps runs in one group but apart from each other's repeats (see compare/identity.py)."""
+    labels = {"data_seed": args.data_seed, "max_length": config.max_length, "train_size": config.train_size,
+              "eval_size": config.eval_size, "learning_rate": config.learning_rate, "epochs": config.epochs,
+              "batch_size": config.batch_size, "max_steps": max_steps(args),
+              "method_options": json.dumps(config.method_options, sort_keys=True) if config.method_options else None}
+    return {key: str(value) for key, value in labels.items() if value is not None and value != -1}
+
+
 def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recipe: str, task: str, entry: str,
                         quality_metric: str, greater_is_better: bool = True, labels: dict[str, str] | None = None):
     """The one line that attaches the measurement: EfficiencyCallback labelled with recipe, task and method."""
@@ -72,7 +87,8 @@ def efficiency_callback(config: RecipeConfig, args: argparse.Namespace, *, recip
     default_name = f"smoke-tiny-{config.model}" if args.smoke and not args.model_path else config.model  # what ran
     return EfficiencyCallback(
         method=config.method, task=task, model_name=args.model_name or model_label(args.model_path, default_name),
-        labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower(), **(labels or {})},
+        labels={"recipe": recipe, "entry": entry, "smoke": str(bool(args.smoke)).lower(),
+                **settings_labels(config, args), **(labels or {})},
         quality_metric=quality_metric, greater_is_better=greater_is_better,
         energy=energy_enabled(args), country_iso_code=args.country_iso_code,
     )

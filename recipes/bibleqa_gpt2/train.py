@@ -73,7 +73,7 @@ def run(argv: list[str] | None = None) -> int:
 
     config = load_recipe_config(HERE, args.method, overrides(args), task_type="CAUSAL_LM")
     out = output_dir(args, RECIPE)
-    verses = take(load_asv_bible(args.data_dir), config.train_size, args.seed).select_columns(["text"])
+    verses = take(load_asv_bible(args.data_dir), config.train_size, args.data_seed).select_columns(["text"])
     model, tokenizer = load_model_and_tokenizer(config, AutoModelForCausalLM, smoke=args.smoke,
                                                 smoke_texts=verses["text"], model_path=args.model_path, scratch_dir=out)
     context = usable_length(model, 10**9)

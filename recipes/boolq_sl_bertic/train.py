@@ -27,8 +27,8 @@ def run(argv: list[str] | None = None) -> int:
                         help="machine (googlemt, 9,427/3,270) or human (humant, 92/18) translation")
     args = parser.parse_args(argv)
     config = load_recipe_config(HERE, args.method, overrides(args))
-    train = take(load_boolq_sl("train", translation=args.translation, data_dir=args.data_dir), config.train_size, args.seed)
-    val = take(load_boolq_sl("validation", translation=args.translation, data_dir=args.data_dir), config.eval_size, args.seed)
+    train = take(load_boolq_sl("train", translation=args.translation, data_dir=args.data_dir), config.train_size, args.data_seed)
+    val = take(load_boolq_sl("validation", translation=args.translation, data_dir=args.data_dir), config.eval_size, args.data_seed)
     train_classifier(config, args, train, val, recipe=RECIPE, task=f"boolq_sl_{args.translation}",
                      text="question", pair="passage")
     return 0

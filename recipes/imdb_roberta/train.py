@@ -23,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 def run(argv: list[str] | None = None) -> int:
     args = build_parser(RECIPE, __doc__).parse_args(argv)
     config = load_recipe_config(HERE, args.method, overrides(args))
-    train = take(load_imdb("train", args.data_dir), config.train_size, args.seed)
-    test = take(load_imdb("test", args.data_dir), config.eval_size, args.seed)
+    train = take(load_imdb("train", args.data_dir), config.train_size, args.data_seed)
+    test = take(load_imdb("test", args.data_dir), config.eval_size, args.data_seed)
     train_classifier(config, args, train, test, recipe=RECIPE, task="imdb", text="text")
     return 0
 

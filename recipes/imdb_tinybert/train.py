@@ -46,10 +46,10 @@ def run(argv: list[str] | None = None) -> int:
     split = args.split or config.extra.get("split", "90/10")
     fraction = train_fraction(split)
     pool = concatenate_datasets([load_imdb("train", args.data_dir), load_imdb("test", args.data_dir)])
-    pool = pool.shuffle(seed=args.seed)
+    pool = pool.shuffle(seed=args.data_seed)
     cut = int(round(fraction * len(pool)))
-    train = take(pool.select(range(cut)), config.train_size, args.seed)
-    val = take(pool.select(range(cut, len(pool))), config.eval_size, args.seed)
+    train = take(pool.select(range(cut)), config.train_size, args.data_seed)
+    val = take(pool.select(range(cut, len(pool))), config.eval_size, args.data_seed)
     train_classifier(config, args, train, val, recipe=RECIPE, task="imdb", text="text", labels={"split": split})
     return 0
 

@@ -43,7 +43,7 @@ def run(argv: list[str] | None = None) -> int:
         train, dev = split_by_title(load_squad_v1("validation", args.data_dir), eval_fraction=0.2, seed=0)
     else:
         train, dev = load_squad_v1("train"), load_squad_v1("validation")
-    train, dev = take(train, config.train_size, args.seed), take(dev, config.eval_size, args.seed)
+    train, dev = take(train, config.train_size, args.data_seed), take(dev, config.eval_size, args.data_seed)
 
     model, tokenizer = load_model_and_tokenizer(
         config, AutoModelForQuestionAnswering, smoke=args.smoke, model_path=args.model_path, scratch_dir=out,
