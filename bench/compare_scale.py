@@ -1,6 +1,8 @@
 """`peft-efficiency compare` at scale: 1,000 synthetic but schema-valid run reports, compared with plots and HTML
-in a child process; prints its wall seconds, its peak RSS (the child's `ru_maxrss`, from `os.wait4`) and the size of
-what it wrote (the HTML page, the largest figure in pixels).
+in a child process; prints its wall seconds, its peak RSS (the child's `ru_maxrss`, from `os.wait4`), the size of
+what it wrote (the HTML page, the largest figure in pixels), and how long the page takes to load in headless Chromium
+(until its script has drawn every group and set `data-ready`; Chromium driven as in tests/browser_helpers.py, skipped
+when Debian's chromium is absent).
 
 The reports: most runs share one task, model and setting (one group of ~990 runs, ten methods, each with its own
 run name; `--groups N` spreads them over N tasks), a group of 10 runs, and one run whose label is 10,000 characters
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # browser_helpers: the DevTools-protocol driver the HTML tests use
 
 from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION  # noqa: E402
 
@@ -106,6 +110,28 @@ def run_compare(root: Path, out: Path) -> tuple[float, float, int, int]:
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, child.returncode  # maxrss: KiB on Linux
 
 
+def page_load(html: Path, profile: Path) -> str:
+    """Load the page in headless Chromium: wall seconds until `data-ready`, and the page's own navigation timing."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return "Chromium load: skipped (Debian chromium is not installed)"
+    from browser_helpers import Browser
+
+    with Browser(chromium, profile, timeout=120) as browser:
+        started = time.perf_counter()
+        page = browser.open(html.as_uri())
+        page.wait_for("document.documentElement.dataset.ready === '1'", timeout=120)
+        seconds = time.perf_counter() - started
+        timing = page.evaluate("(t => [t.domContentLoadedEventEnd, t.loadEventEnd])"
+                               "(performance.getEntriesByType('navigation')[0])")
+        rows = page.evaluate("document.querySelectorAll('tbody tr').length")
+        points = page.evaluate("document.querySelectorAll('circle.point').length")
+        errors = page.errors
+    return (f"Chromium load: {seconds:.2f} s until data-ready (DOMContentLoaded {timing[0] / 1000:.2f} s, load "
+            f"{timing[1] / 1000:.2f} s); {rows} table rows, {points} points drawn; "
+            f"{len(errors)} console error(s){': ' + errors[0][:200] if errors else ''}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000, help="number of reports (default 1000)")
@@ -125,7 +151,10 @@ def main() -> int:
         print(f"compare with plots and HTML: {seconds:.1f} s wall ({cpu:.1f} s CPU; load average {load:.1f} on "
               f"{os.cpu_count()} cores before it), peak RSS {peak / 2**20:.0f} MiB")
         print(f"figures: {len(pngs)} PNG, largest {tallest[0]} x {tallest[1]} px; "
-              f"HTML {html.stat().st_size / 2**20:.1f} MiB" if html.exists() else "HTML: not written")
+              f"HTML {html.stat().st_size / 2**20:.2f} MiB ({html.stat().st_size:,} bytes)"
+              if html.exists() else "HTML: not written")
+        if html.exists():
+            print(page_load(html, base / "chromium-profile"))
     return 0 if status in (0, 1) else status
 
 

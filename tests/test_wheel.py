@@ -26,6 +26,8 @@ MUST_HOLD = (
     "peft_efficiency_startup.py",
     "peft_efficiency_startup.pth",
     "peft_efficiency/report_schema.json",
+    "peft_efficiency/compare/report.js",
+    "peft_efficiency/compare/report.css",
     "peft_efficiency/zero_code/bootstrap/sitecustomize.py",
     "peft_efficiency/harness_tasks/__init__.py",
     f"peft_efficiency/harness_tasks/{GROUP_NAME}.yaml",
