@@ -4,7 +4,8 @@ A callback holds measures (`peft_efficiency.callbacks.measure.Measure`: paramete
 FLOPs). At `on_train_begin` the first peft-efficiency callback of the Trainer opens the run session for
 `args.output_dir` on that train() call's TrainerState; every other one adds its measures to it. The session's
 owner then turns each Trainer event into measure hooks once, puts the figures into `logs` (so they reach
-`state.log_history`, the `report_to` backends and the metrics `train()` returns) and writes the run report.
+`state.log_history`, the `report_to` backends and the metrics `train()` returns; which figures each log carries:
+`log_selection`) and writes the run report.
 The end of a run is `on_train_end`, or the class-level `Trainer.train` wrapper (see `attach`) when train() raises.
 """
 
@@ -22,6 +23,7 @@ from peft_efficiency.callbacks.attach import SESSION_ATTRIBUTE, install_train_wr
 from peft_efficiency.callbacks.carried_state import problems_in, read_carried_state, write_carried_state
 from peft_efficiency.callbacks.evaluation_only import merge_evaluation, record_evaluation_in_folder
 from peft_efficiency.callbacks.measure import Measure
+from peft_efficiency.callbacks.options import check_flag, env_flag
 from peft_efficiency.callbacks.session import RunSession
 from peft_efficiency.versions import check_supported
 
@@ -30,10 +32,18 @@ LAST_EVALUATION_ATTRIBUTE = "_peft_efficiency_last_evaluation"  # on the Trainer
 
 
 class MeasurementCallback(TrainerCallback):
-    """Base of the peft-efficiency callbacks (see the module docstring). Not used directly."""
+    """Base of the peft-efficiency callbacks (see the module docstring). Not used directly.
 
-    def __init__(self, measures: list[Measure]) -> None:
+    Args:
+        measures: the concerns this callback measures.
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False
+            (figures that cannot change are logged once, see `peft_efficiency.callbacks.log_selection`).
+    """
+
+    def __init__(self, measures: list[Measure], log_all_figures: bool | None = None) -> None:
         check_supported()  # an out-of-range transformers, peft, trl...: one message now, not a traceback in train()
+        self.log_all_figures = (env_flag("LOG_ALL_FIGURES", False) if log_all_figures is None
+                                else check_flag("log_all_figures", log_all_figures))
         # internal state
         self.measures = measures
         self.resume_checkpoint: str | None = None  # told by the train() wrapper, used at the next train begin
@@ -69,6 +79,7 @@ class MeasurementCallback(TrainerCallback):
             self._open_resumed(session, state)
         self.resume_checkpoint = None
         self.reference_model = None  # the session holds it until the run ends; the callback never does
+        session.log_selection.log_all |= self.log_all_figures  # any of the session's callbacks may ask for every figure
         started = [m for m in self.measures if session.join(m, args, state, model)]
         session.refresh_step_hooks()
         self._restore(session, started)
@@ -164,7 +175,7 @@ class MeasurementCallback(TrainerCallback):
             session.clock.loop_may_be_over()
         figures = self._measure_all(session, final=False, collective=False)  # a log may be made on one rank only
         session.note_step(state)
-        inject(logs, state, figures)
+        inject(logs, state, session.log_selection.select(figures, logs))
         session.final_logs = logs
         session.write(throttled=not session.log_after_stop)
         self._after_training_event(session, control, logging_next=False)

@@ -33,11 +33,12 @@ class EfficiencyCallback(MeasurementCallback):
     """Parameters, time/throughput, memory, energy/carbon and FLOPs of a training run, in one callback.
 
     Adds `efficiency/...` figures to the Trainer's logs (hence `state.log_history`, every `report_to` backend and
-    the metrics `train()` returns) and writes `<output_dir>/efficiency_report.json` (schema:
-    `peft_efficiency/report_schema.json`) from the main process: at train begin (status "running"), at each log,
-    evaluation and save, and at the end ("completed"; "interrupted"/"failed" if train() raises, however the
-    callback was attached). `evaluate()`/`predict()` outside train() add their metrics to the folder's report.
-    Arguments are checked here; a wrong one raises with a message naming it and what it accepts.
+    the metrics `train()` returns; figures that cannot change are logged once) and writes
+    `<output_dir>/efficiency_report.json` (schema: `peft_efficiency/report_schema.json`) from the main process:
+    at train begin (status "running"), at each log, evaluation and save, and at the end ("completed";
+    "interrupted"/"failed" if train() raises, however the callback was attached). `evaluate()`/`predict()` outside
+    train() add their metrics to the folder's report. Arguments are checked here; a wrong one raises with a message
+    naming it and what it accepts.
 
     Args:
         method: label of the fine-tuning method; default: $PEFT_EFFICIENCY_METHOD, else from the PEFT config,
@@ -51,6 +52,9 @@ class EfficiencyCallback(MeasurementCallback):
         energy: measure energy/carbon with codecarbon (extra `carbon`); default: $PEFT_EFFICIENCY_ENERGY, else True.
         country_iso_code, codecarbon_online, measure_power_seconds: passed to `EnergyCallback`.
         warmup_steps: passed to `ThroughputCallback`.
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False
+            (parameter counts and training-state bytes are logged once, at most 8 changing figures at every
+            log, every figure in `train()`'s metrics: see `peft_efficiency.callbacks.log_selection`).
 
     Example: `Trainer(model=peft_model, args=args, train_dataset=ds, callbacks=[EfficiencyCallback(task="imdb")])`
     """
@@ -58,7 +62,8 @@ class EfficiencyCallback(MeasurementCallback):
     def __init__(self, method: str | None = None, task: str | None = None, model_name: str | None = None,
                  labels: dict[str, str] | None = None, quality_metric: str | None = None,
                  greater_is_better: bool | None = None, energy: bool | None = None, country_iso_code: str | None = None,
-                 codecarbon_online: bool = False, measure_power_seconds: float = 15.0, warmup_steps: int = 1) -> None:
+                 codecarbon_online: bool = False, measure_power_seconds: float = 15.0, warmup_steps: int = 1,
+                 log_all_figures: bool | None = None) -> None:
         self.method = check_optional_str("method", method) or env_default("METHOD")
         self.task = check_optional_str("task", task) or env_default("TASK")
         self.model_name = check_optional_str("model_name", model_name) or env_default("MODEL_NAME")
@@ -71,7 +76,7 @@ class EfficiencyCallback(MeasurementCallback):
         energy_measure = EnergyMeasure(country_iso_code, codecarbon_online, measure_power_seconds)  # checks them
         if self.energy_enabled:
             measures.append(energy_measure)
-        super().__init__(measures)
+        super().__init__(measures, log_all_figures)
 
     def describe_run(self, args: Any, state: Any, model: Any, session: RunSession) -> None:
         params = next((m.count for m in session.measures if isinstance(m, ParameterMeasure)), None)

@@ -37,12 +37,14 @@ class EnergyCallback(MeasurementCallback):
         measure_power_seconds: how often the energy counters are read during a phase (seconds, > 0): each reading
             closes and reopens the phase's codecarbon task, on a daemon thread. Keep it well below the time the
             CPU's RAPL counter takes to wrap (minutes at server power).
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False.
 
     Example: `Trainer(..., callbacks=[EnergyCallback(country_iso_code="SVN")])`
     """
 
-    def __init__(self, country_iso_code: str | None = None, online: bool = False, measure_power_seconds: float = 15.0) -> None:
-        super().__init__([EnergyMeasure(country_iso_code, online, measure_power_seconds)])
+    def __init__(self, country_iso_code: str | None = None, online: bool = False, measure_power_seconds: float = 15.0,
+                 log_all_figures: bool | None = None) -> None:
+        super().__init__([EnergyMeasure(country_iso_code, online, measure_power_seconds)], log_all_figures)
 
 
 class EnergyMeasure(Measure):

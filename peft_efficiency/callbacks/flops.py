@@ -27,11 +27,14 @@ class FlopsCallback(MeasurementCallback):
     (or the trained model's under no_grad) and generation (prefill + decode with the KV cache); the Trainer's
     `total_flos` (which assumes every weight is trained) beside them for comparison.
 
+    Args:
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False.
+
     Example: `Trainer(..., callbacks=[FlopsCallback()])`
     """
 
-    def __init__(self) -> None:
-        super().__init__([FlopsMeasure()])
+    def __init__(self, log_all_figures: bool | None = None) -> None:
+        super().__init__([FlopsMeasure()], log_all_figures)
 
 
 class FlopsMeasure(Measure):

@@ -41,11 +41,14 @@ class MemoryCallback(MeasurementCallback):
     `efficiency/activation_peak_bytes` (CUDA only) is the training CUDA peak allocated minus the
     training state, max over processes. A figure that cannot be read is absent; `memory.unavailable` says why.
 
+    Args:
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False.
+
     Example: `Trainer(..., callbacks=[MemoryCallback()])`
     """
 
-    def __init__(self) -> None:
-        super().__init__([MemoryMeasure()])
+    def __init__(self, log_all_figures: bool | None = None) -> None:
+        super().__init__([MemoryMeasure()], log_all_figures)
 
 
 class MemoryMeasure(Measure):

@@ -17,11 +17,14 @@ class ParameterCallback(MeasurementCallback):
     model exactly peft's `get_nb_trainable_parameters()`), the per-group breakdown (adapter, prompt_encoder, head,
     bias, embeddings, other) and `adapter_bytes`, the size of the newest adapter file saved in a checkpoint.
 
+    Args:
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False.
+
     Example: `Trainer(..., callbacks=[ParameterCallback()])`
     """
 
-    def __init__(self) -> None:
-        super().__init__([ParameterMeasure()])
+    def __init__(self, log_all_figures: bool | None = None) -> None:
+        super().__init__([ParameterMeasure()], log_all_figures)
 
 
 class ParameterMeasure(Measure):

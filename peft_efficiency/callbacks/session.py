@@ -23,6 +23,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from peft_efficiency.callbacks.log_selection import LogSelection
 from peft_efficiency.callbacks.termination import TerminationGuard
 from peft_efficiency.report import REPORT_FILENAME, REPORT_SCHEMA_VERSION, earlier_stages, keep_earlier_stage, write_report
 from peft_efficiency.trackers.distributed import all_reduce_sum, world_size
@@ -72,6 +73,7 @@ class RunSession:
         self.carried: dict[str, Any] | None = None  # totals read from the resumed checkpoint
         self.log_after_stop = False  # the log being measured comes after training was told to stop (energy read too)
         self.final_logs: dict[str, Any] | None = None  # the latest training log: train()'s metrics at the end
+        self.log_selection = LogSelection()  # which figures each training log carries
         self._last_eval_metrics: Any = None
         self._last_save_step: int | None = None
         self.counts_scope = "one process"

@@ -27,12 +27,13 @@ class ThroughputCallback(MeasurementCallback):
 
     Args:
         warmup_steps: leading optimizer steps excluded from the step-time statistics (reported apart).
+        log_all_figures: every figure in every training log; default: $PEFT_EFFICIENCY_LOG_ALL_FIGURES, else False.
 
     Example: `Trainer(..., callbacks=[ThroughputCallback(warmup_steps=2)])`
     """
 
-    def __init__(self, warmup_steps: int = 1) -> None:
-        super().__init__([ThroughputMeasure(check_non_negative_int("warmup_steps", warmup_steps))])
+    def __init__(self, warmup_steps: int = 1, log_all_figures: bool | None = None) -> None:
+        super().__init__([ThroughputMeasure(check_non_negative_int("warmup_steps", warmup_steps))], log_all_figures)
 
 
 class ThroughputMeasure(Measure):

@@ -56,6 +56,7 @@ CHECKS: dict[str, Callable[[], object] | None] = {
     "MODEL_NAME": None,
     "COUNTRY": _check_country,
     "ENERGY": lambda: options.env_flag("ENERGY", True),
+    "LOG_ALL_FIGURES": lambda: options.env_flag("LOG_ALL_FIGURES", False),
     "LABELS": options.env_labels,
     "DATA_DIR": _check_data_dir,
     "ATTACH": None,  # both set by `run` itself
