@@ -202,8 +202,9 @@ def test_padded_counts_stay_exact_past_the_pending_limit(monkeypatch, where):
     assert counts.sequence_square_sum == sum(n * n for n in lengths)
 
 
-def test_a_padded_batch_costs_one_tensor_operation():
-    """The per-step cost of counting: one reduction over the mask (on a GPU, no chain of small kernels)."""
+def test_a_padded_batch_costs_no_tensor_operation_in_the_step():
+    """The per-step cost of counting: no tensor operation in the hook; the masks that wait are reduced together at
+    the read, one row-length reduction per row width (on a GPU, no chain of small kernels per step)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Operations(TorchDispatchMode):
@@ -217,7 +218,15 @@ def test_a_padded_batch_costs_one_tensor_operation():
 
     model, counter = torch.nn.Linear(2, 2).train(), BatchCounter()
     inputs = batch("llama", len(ROW_LENGTHS), WIDTH, padded_lengths=ROW_LENGTHS)
+    narrower = batch("llama", len(ROW_LENGTHS), WIDTH - 1, padded_lengths=[n - 1 for n in ROW_LENGTHS])
     with Operations() as seen:
-        counter._hook(model, (), inputs)
-    assert seen.names == ["aten.sum.dim_IntList"]
-    assert counter.read_counts().tokens == sum(ROW_LENGTHS)
+        for _ in range(10):
+            counter._hook(model, (), inputs)
+        counter._hook(model, (), narrower)
+    assert seen.names == []
+    with Operations() as seen:
+        counts = counter.read_counts()
+    # ten batches of one width: one concatenation and one reduction; the narrower batch: its own reduction
+    assert sorted(seen.names) == ["aten.cat.default", "aten.sum.dim_IntList", "aten.sum.dim_IntList"]
+    assert counts.tokens == 10 * sum(ROW_LENGTHS) + sum(n - 1 for n in ROW_LENGTHS)
+    assert counts.sequence_square_sum == 10 * sum(n * n for n in ROW_LENGTHS) + sum((n - 1) ** 2 for n in ROW_LENGTHS)

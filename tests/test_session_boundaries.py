@@ -124,7 +124,7 @@ def test_the_plugins_own_cost_is_reported_and_a_slow_tracker_shows_in_it(tmp_pat
             time.sleep(0.3)
             self.wants_live_objects = True
 
-        def step_end(self):
+        def step_end(self, now):
             time.sleep(0.02)
 
         def measure(self, final, collective):

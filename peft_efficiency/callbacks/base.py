@@ -121,31 +121,33 @@ class MeasurementCallback(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         session = self._owned_session(state)
         if session is not None:
-            began = time.perf_counter()
+            began = now = time.perf_counter()  # one clock reading serves the step timer and the overhead figure
             if session.phase != "train":
                 switch_phase(session, "train")  # evaluation (of one or several eval sets) is over
+                now = time.perf_counter()
             for step_begin in session.step_begin_hooks:
-                step_begin()
+                step_begin(now)
             session.step_events_seconds += time.perf_counter() - began
 
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         session = self._owned_session(state)
         if session is not None:
-            began = time.perf_counter()
+            began = now = time.perf_counter()  # the step's end for the step timer, the phase clock and the write check
             for step_end in session.step_end_hooks:
-                step_end()
+                step_end(now)
             session.note_step(state)
             if session.live_objects_wanted:  # once per session: after the first optimizer step (and a resume)
-                reading = time.perf_counter()
                 for measure in session.measures:
                     if measure.wants_live_objects:
                         give_live_objects(measure, model, optimizer, state.global_step)
                 session.live_objects_wanted = any(m.wants_live_objects for m in session.measures)
-                session.state_read_seconds += time.perf_counter() - reading
-            if session.write_due() and not control.should_log:  # no log for a write interval: write the figures so far
+                now = time.perf_counter()
+                session.state_read_seconds += now - began
+            if session.write_due(now) and not control.should_log:  # no log for a write interval: the figures so far
                 self._measure_all(session, final=False, collective=False)
                 session.write()
-            self._after_training_event(session, control, logging_next=control.should_log)
+                now = time.perf_counter()
+            self._after_training_event(session, control, logging_next=control.should_log, now=now)
             session.step_events_seconds += time.perf_counter() - began
 
     def on_epoch_end(self, args, state, control, **kwargs):
@@ -154,8 +156,8 @@ class MeasurementCallback(TrainerCallback):
             self._after_training_event(session, control, logging_next=control.should_log)
 
     @staticmethod
-    def _after_training_event(session: RunSession, control: Any, logging_next: bool) -> None:
-        session.clock.mark()
+    def _after_training_event(session: RunSession, control: Any, logging_next: bool, now: float | None = None) -> None:
+        session.clock.mark(now)
         if control.should_evaluate and not logging_next:
             switch_phase(session, "eval")
         elif control.should_save and not logging_next:

@@ -65,7 +65,7 @@ class FlopsMeasure(Measure):
         self.reference_profile = None
         self.probe.detach()
 
-    def step_end(self) -> None:
+    def step_end(self, now: float) -> None:
         """The first optimizer step has run its backward: what checkpointing reran is known. Needed once only."""
         if self.probe.attached:
             self.probe.finish()

@@ -29,9 +29,11 @@ class Measure:
     def start(self, args: Any, state: Any, model: Any) -> None:
         """Training begins (heavy set-up goes here, not in __init__); `self.session` is set."""
 
-    def step_begin(self) -> None: ...
+    def step_begin(self, now: float) -> None:
+        """An optimizer step begins at `now` (`time.perf_counter()`); only overriding measures are called."""
 
-    def step_end(self) -> None: ...
+    def step_end(self, now: float) -> None:
+        """An optimizer step ended at `now` (`time.perf_counter()`); only overriding measures are called."""
 
     def live_objects(self, model: Any, optimizer: Any, step: int) -> None:
         """An optimizer step has ended and `wants_live_objects` is True: read what is needed, keep no reference.

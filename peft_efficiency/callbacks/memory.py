@@ -90,7 +90,7 @@ class MemoryMeasure(Measure):
         self.wants_live_objects, self._last_log = False, None
         self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step).to_dict()
 
-    def step_end(self) -> None:
+    def step_end(self, now: float) -> None:
         if self.tracker.needs_sampling:
             self.tracker.sample()
 

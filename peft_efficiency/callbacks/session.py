@@ -165,9 +165,10 @@ class RunSession:
     def note_step(self, state: Any) -> None:
         self.run["global_step"] = state.global_step
 
-    def write_due(self) -> bool:
-        """Whether the report has gone REPORT_INTERVAL_SECONDS without a write (checked at step ends)."""
-        return self.is_main and time.monotonic() - self._last_write >= REPORT_INTERVAL_SECONDS
+    def write_due(self, now: float) -> bool:
+        """Whether the report has gone REPORT_INTERVAL_SECONDS without a write at `now` (`time.perf_counter()`,
+        checked at step ends)."""
+        return self.is_main and now - self._last_write >= REPORT_INTERVAL_SECONDS
 
     def abort(self, status: str, exc: BaseException, state: Any) -> None:
         """train() raised: collect what each measure has (no collectives), end every tracker, write the report."""
@@ -340,7 +341,7 @@ class RunSession:
         """
         if not self.is_main:
             return
-        now = time.monotonic()
+        now = time.perf_counter()
         if throttled and now - self._last_write < REPORT_INTERVAL_SECONDS:
             return
         self._last_write = now

@@ -71,11 +71,11 @@ class ThroughputMeasure(Measure):
                 "tokens": is_count, "steps": is_count, "step_time": is_dict, "generation_seconds": is_number,
                 "generated_tokens": is_count, "generation_calls": is_count}
 
-    def step_begin(self) -> None:
-        self.timer.step_begin()
+    def step_begin(self, now: float) -> None:
+        self.timer.step_begin(now)
 
-    def step_end(self) -> None:
-        self.timer.step_end()
+    def step_end(self, now: float) -> None:
+        self.timer.step_end(now)
         self.session_steps += 1
 
     def _counts(self, collective: bool) -> tuple[int, int]:

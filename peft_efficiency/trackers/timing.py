@@ -151,15 +151,16 @@ class StepTimer:
         self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self._pending_seconds: list[float] = []  # CPU durations not yet folded into stats (at most PENDING_LIMIT)
 
-    def step_begin(self) -> None:
+    def step_begin(self, now: float | None = None) -> None:
+        """A step begins (`now`: `time.perf_counter()` when the caller has read it; CUDA timing records an event)."""
         if self.use_cuda_events:
             event = torch.cuda.Event(enable_timing=True)
             event.record()
             self._begin = event
         else:
-            self._begin = time.perf_counter()
+            self._begin = time.perf_counter() if now is None else now
 
-    def step_end(self) -> None:
+    def step_end(self, now: float | None = None) -> None:
         if self._begin is None:
             return
         if self.use_cuda_events:
@@ -167,7 +168,7 @@ class StepTimer:
             end.record()
             self._pending.append((self._begin, end))  # type: ignore[arg-type]
         else:  # one append per step; the statistics take them at the next read
-            self._pending_seconds.append(time.perf_counter() - self._begin)  # type: ignore[operator]
+            self._pending_seconds.append((time.perf_counter() if now is None else now) - self._begin)  # type: ignore[operator]
             if len(self._pending_seconds) >= PENDING_LIMIT:
                 self.resolve()
         self._begin = None
@@ -253,10 +254,10 @@ class PhaseClock:
     def running(self) -> bool:
         return self.started is not None and self.ended is None
 
-    def mark(self) -> None:
-        """A training event happened (step end, epoch end, log)."""
+    def mark(self, now: float | None = None) -> None:
+        """A training event happened (step end, epoch end, log), at `now` when the caller has read the clock."""
         if self.running:
-            self.last_event = self.clock()
+            self.last_event = self.clock() if now is None else now
 
     def _since_last_event(self) -> float:
         now = self.clock()

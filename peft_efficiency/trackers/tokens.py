@@ -52,7 +52,8 @@ class BatchCounts:
 
 
 _FIELDS = [f.name for f in fields(BatchCounts)]
-PENDING_LENGTHS_LIMIT = 256  # padded batches whose row lengths wait to be summed (a few KiB)
+PENDING_LENGTHS_LIMIT = 256  # padded batches whose masks wait to be reduced
+PENDING_MASK_ELEMENTS = 1 << 20  # and at most this many mask elements held (8 MiB of int64), whichever comes first
 
 
 class BatchCounter:
@@ -65,14 +66,18 @@ class BatchCounter:
     counted (unless `training_only` is False: a reference model, which stays in eval mode), nor any while
     `paused` (generation). With gradients disabled, a train-mode forward goes to `untrained`.
 
-    Cost per padded batch: one reduction (the row lengths, `mask.sum(dim=1)`); the token and square sums of those
-    lengths are folded in at the next read, or every PENDING_LENGTHS_LIMIT batches (on the CPU as host ints).
+    Cost per padded batch: no tensor operation and no arithmetic. The hook keeps a reference to the batch's 2-D
+    `attention_mask` (the collator makes a new one per batch; models read it without writing to it); the masks
+    waiting are folded in at the next read, or once PENDING_LENGTHS_LIMIT batches or PENDING_MASK_ELEMENTS
+    elements wait: rows and positions from their shapes, row lengths by one `sum(dim=1)` per row width (on the
+    CPU summed as host ints).
     """
 
     def __init__(self, training_only: bool = True, split_untrained: bool = True) -> None:
         self._host = dict.fromkeys(_FIELDS, 0)
         self._device: dict[str, torch.Tensor] = {}
-        self._pending_lengths: list[torch.Tensor] = []  # row lengths of padded batches not yet summed
+        self._pending_masks: list[torch.Tensor] = []  # 2-D attention masks of padded batches not yet reduced
+        self._pending_elements = 0
         self._handle: Any = None
         self.training_only = training_only
         self.paused = False  # set while the model generates (or, for a reference model, outside training)
@@ -86,7 +91,7 @@ class BatchCounter:
     @property
     def forward_passes(self) -> int:
         """Training forward passes counted so far (kept on the host: reading it never syncs)."""
-        return int(self._host["batches"])
+        return int(self._host["batches"]) + len(self._pending_masks)
 
     @property
     def samples(self) -> int:
@@ -128,10 +133,8 @@ class BatchCounter:
             return
         began = time.perf_counter()
         try:
-            if self.untrained is None or torch.is_grad_enabled():
-                self._count(args, kwargs)
-            else:
-                self.untrained._count(args, kwargs)
+            counter = self if self.untrained is None or torch.is_grad_enabled() else self.untrained
+            counter._count(args, kwargs)
         finally:
             self.hook_seconds += time.perf_counter() - began
 
@@ -149,20 +152,28 @@ class BatchCounter:
             return
         shape = reference.shape
         rows, width = shape[0], shape[1] if len(shape) > 1 else 1
-        self._add_rows(TEXT, rows, width)
         mask = kwargs.get("attention_mask")
-        if isinstance(mask, torch.Tensor) and mask.dim() == 2:  # the common case, kept short: one reduction
-            self._host["samples"] += rows
-            self._pending_lengths.append(mask.sum(dim=1))
-            if len(self._pending_lengths) >= PENDING_LENGTHS_LIMIT:
-                self._fold_lengths()
+        if isinstance(mask, torch.Tensor) and mask.dim() == 2:
+            if mask.shape[0] == rows and mask.shape[1] == width:  # the common case, kept short: a reference kept
+                self._pending_masks.append(mask)
+                self._pending_elements += rows * width
+                if len(self._pending_masks) >= PENDING_LENGTHS_LIMIT or self._pending_elements >= PENDING_MASK_ELEMENTS:
+                    self._fold_lengths()
+                return
+            self._add_rows(TEXT, rows, width)  # a mask of another shape than the ids: its row lengths, now
+            self._add("samples", rows)
+            lengths = mask.sum(dim=1, dtype=torch.int64)
+            self._add("tokens", lengths.sum())
+            self._add("sequence_square_sum", (lengths * lengths).sum())
             return
+        self._add_rows(TEXT, rows, width)
         self._count_unpadded(kwargs, rows, width)
 
-    def _add_rows(self, kind: str, rows: int, width: int) -> None:
+    def _add_rows(self, kind: str, rows: int, width: int, batches: int = 1) -> None:
+        """`batches` forward passes of `kind` inputs, `rows` rows of `width` positions in all."""
         kinds, host = self.kinds, self._host
-        kinds[kind] = kinds.get(kind, 0) + 1
-        host["batches"] += 1
+        kinds[kind] = kinds.get(kind, 0) + batches
+        host["batches"] += batches
         host["rows"] += rows
         host["positions"] += rows * width
         host["row_square_sum"] += rows * width * width
@@ -202,20 +213,27 @@ class BatchCounter:
         self._add("sequence_square_sum", rows * width * width)
 
     def _fold_lengths(self) -> None:
-        """Add the pending row lengths to the token and square sums (on a GPU they stay there: no sync)."""
-        pending, self._pending_lengths = self._pending_lengths, []
+        """Fold the pending padded batches in: rows and positions from the masks' shapes; row lengths by one
+        `sum(dim=1)` per (device, width), added to the token and square sums (on a GPU they stay there: no sync)."""
+        pending, self._pending_masks, self._pending_elements = self._pending_masks, [], 0
         if not pending:
             return
-        if all(self.readable_without_sync(part) for part in pending):  # a few thousand ints at most: summed on the host
-            values = [value for part in pending for value in part.tolist()]
-            self._add("tokens", sum(values))
-            self._add("sequence_square_sum", sum(value * value for value in values))
-            return
-        device = pending[0].device
+        groups: dict[tuple[torch.device, int], list[torch.Tensor]] = {}
+        for mask in pending:
+            groups.setdefault((mask.device, mask.shape[1]), []).append(mask)
         with torch.no_grad():
-            lengths = torch.cat([part.to(device) for part in pending]).to(torch.int64)
-            self._add("tokens", lengths.sum())
-            self._add("sequence_square_sum", (lengths * lengths).sum())
+            for (_, width), masks in groups.items():
+                rows = sum(mask.shape[0] for mask in masks)
+                self._host["samples"] += rows
+                self._add_rows(TEXT, rows, width, batches=len(masks))
+                lengths = (masks[0] if len(masks) == 1 else torch.cat(masks)).sum(dim=1, dtype=torch.int64)
+                if self.readable_without_sync(lengths):  # a few thousand ints at most: summed on the host
+                    values = lengths.tolist()
+                    self._add("tokens", sum(values))
+                    self._add("sequence_square_sum", sum(value * value for value in values))
+                else:
+                    self._add("tokens", lengths.sum())
+                    self._add("sequence_square_sum", (lengths * lengths).sum())
 
     def read_counts(self) -> BatchCounts:
         """Everything counted so far in this process (one device sync, if some counts live on a GPU)."""
@@ -236,6 +254,7 @@ class BatchCounter:
 
     def describe(self) -> dict[str, Any]:
         """What the counts mean: training forward passes by input kind, what a token is, and why a figure is absent."""
+        self._fold_lengths()
         kinds = dict(self.kinds)
         described: dict[str, Any] = {"input_kinds": kinds, "tokens_are": None, "unavailable": {}}
         if not kinds:
