@@ -7,6 +7,8 @@ pass everything it does not know straight through to lm-eval.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 
 # name -> (module, one-line help). A sub-command module owns its arguments and its --help.
@@ -44,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peft-efficiency: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except BrokenPipeError:  # the reader went away (`peft-efficiency env | head`): stop quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail too
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -41,3 +41,18 @@ def test_env_names_a_data_directory_that_does_not_exist(tmp_path: Path) -> None:
     info = _env_lines(tmp_path, str(tmp_path / "missing"))
     assert info["Data directory"].startswith("invalid: ")
     assert str(tmp_path / "missing") in info["Data directory"]
+
+
+def test_env_into_a_closed_pipe_stops_quietly() -> None:
+    """`peft-efficiency env | head -1` once head has gone: no BrokenPipeError traceback, and the exit status a shell
+    gives a command stopped by SIGPIPE (128 + 13 = 141). The pipe's reading end is closed before the command
+    starts, so its first write fails every time."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "peft_efficiency.cli", "env"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 141
