@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from compare_helpers import GIB, make_report, write_run
+from compare_helpers import GIB, MINILM_TOTAL, make_report, write_run
 
 from peft_efficiency.compare.intervals import bootstrap_interval, summarize, t_quantile
 from peft_efficiency.compare.load import load_runs
@@ -80,11 +80,14 @@ def test_repeats_merge_into_mean_sd_interval_and_paired_relative_columns(tmp_pat
     assert lora["peak_memory_bytes"] == pytest.approx(GIB + 2 * 1024**2)  # seeds add 1, 2, 3 MiB
     assert lora["trainable_params"] == 147_456 and isinstance(lora["trainable_params"], int)
 
-    # paired per seed: speed-up of each seed = full s / lora s (same samples), then mean and t interval
+    # paired per seed: speed-up of each seed = full s / lora s (same samples); a ratio, so its geometric mean and
+    # the exponentiated t interval of the log ratios
     ratios = [400 / 160, 410 / 170, 390 / 150]
-    assert lora["speedup_vs_full"] == pytest.approx(statistics.fmean(ratios))
-    half = 4.303 * statistics.stdev(ratios) / math.sqrt(3)
-    assert lora["speedup_vs_full_ci_low"] == pytest.approx(statistics.fmean(ratios) - half, abs=1e-3)
+    logs = [math.log(r) for r in ratios]
+    log_half = 4.303 * statistics.stdev(logs) / math.sqrt(3)
+    geometric = (ratios[0] * ratios[1] * ratios[2]) ** (1 / 3)
+    assert lora["speedup_vs_full"] == pytest.approx(geometric)
+    assert lora["speedup_vs_full_ci_low"] == pytest.approx(geometric * math.exp(-log_half), rel=1e-3)
     assert lora["speedup_vs_full_no_difference"] is False
     deltas = [0.88 - 0.90, 0.87 - 0.92, 0.89 - 0.91]  # -0.02, -0.05, -0.02
     assert lora["quality_delta_vs_full"] == pytest.approx(-0.03)
@@ -97,7 +100,8 @@ def test_repeats_merge_into_mean_sd_interval_and_paired_relative_columns(tmp_pat
     assert "(6 runs in 2 rows;" in text
     lora_line = next(line for line in text.splitlines() if line.startswith("lora"))
     assert "0.8800 ±0.0100 [0.8552, 0.9048]" in lora_line and " ≈" in lora_line
-    assert "paired per seed (the mean of each seed's ratio or difference, Student t interval) for lora" in text
+    assert ("paired per seed (Student t intervals of each seed's difference; the speed-up: geometric mean of each "
+            "seed's ratio, t interval of their logarithms) for lora") in text
     assert "Student t with n-1 degrees of freedom" in text and "bootstrap" not in text
     assert "| 0.8800 ±0.0100 [0.8552, 0.9048] |" in render([table], "markdown")
     records = {r["method"]: r for r in csv.DictReader(io.StringIO(render([table], "csv")))}
@@ -105,7 +109,7 @@ def test_repeats_merge_into_mean_sd_interval_and_paired_relative_columns(tmp_pat
     assert records["lora"]["n"] == "3" and records["lora"]["quality_delta_vs_full_no_difference"] == "True"
     runs = {r["method"]: r for r in json.loads(render([table], "json"))["groups"][0]["runs"]}
     assert runs["lora"]["seeds"] == ["1", "2", "3"] and len(runs["lora"]["reports"]) == 3
-    assert runs["lora"]["speedup_vs_full_ci_high"] == pytest.approx(statistics.fmean(ratios) + half, abs=1e-3)
+    assert runs["lora"]["speedup_vs_full_ci_high"] == pytest.approx(geometric * math.exp(log_half), rel=1e-3)
 
 
 def test_bootstrap_against_a_single_baseline_by_hand(tmp_path: Path) -> None:
@@ -250,3 +254,28 @@ def test_pareto_plot_draws_the_intervals_as_error_bars(tmp_path: Path) -> None:
             "bars = 95% intervals of repeats" in t.get_text() for t in fig.texts)
     finally:
         plt.close(fig)
+
+
+def test_intervals_of_widely_spread_repeats_stay_possible(tmp_path: Path) -> None:
+    """Two seeds per method whose times differ 6x (a busy shared machine): the t interval of the mean train time
+    would reach below 0 s and the paired speed-up below 0x; the time interval is cut at 0 with a note, and the
+    speed-up interval, on the log scale, stays above 0."""
+    runs = {"full-1": ("full", "1", 600.0), "full-2": ("full", "2", 100.0),
+            "lora-1": ("lora", "1", 120.0), "lora-2": ("lora", "2", 90.0)}
+    dirs = [write_run(tmp_path, name, make_report(method, value=0.8, trainable=MINILM_TOTAL if method == "full" else 1000,
+                                                  train_seconds=seconds, labels={"seed": seed}))
+            for name, (method, seed, seconds) in runs.items()]
+    rows, _ = load_runs(dirs)
+    table = build_tables(rows)[0]
+    values = {v["method"]: v for v in table.values}
+    full, lora = values["full"], values["lora"]
+    assert 350.0 - 12.7062 * statistics.stdev([600.0, 100.0]) / math.sqrt(2) < 0  # what t alone would give
+    assert full["train_seconds_ci_low"] == 0.0
+    assert full["train_seconds_ci_high"] == pytest.approx(350.0 + 12.7062 * statistics.stdev([600.0, 100.0]) / math.sqrt(2))
+    logs = [math.log(600 / 120), math.log(100 / 90)]  # samples/s ratios = time ratios (same samples)
+    half = 12.7062 * statistics.stdev(logs) / math.sqrt(2)
+    assert lora["speedup_vs_full"] == pytest.approx(math.sqrt(600 / 120 * 100 / 90))
+    assert lora["speedup_vs_full_ci_low"] == pytest.approx(math.exp(statistics.fmean(logs) - half), rel=1e-3)
+    assert 0 < lora["speedup_vs_full_ci_low"] < 1 < lora["speedup_vs_full_ci_high"]
+    assert lora["speedup_vs_full_no_difference"] is True
+    assert any(note.startswith("an interval of a figure that cannot be negative") for note in table.notes)

@@ -1,8 +1,9 @@
 """Intervals of the columns relative to full fine-tuning when either side merges repeated runs.
 
 Paired per seed when both rows have the same seeds (two or more): the speed-up, memory saved and quality delta of
-each seed's pair of runs, then their mean and Student-t 95% interval (so the speed-up shown is the mean of the
-per-seed ratios). Otherwise a bootstrap: each side's runs resampled with replacement (2,000 times, RNG seed 0), the
+each seed's pair of runs, then their mean and Student-t 95% interval; the speed-up, a ratio, is averaged on the log
+scale (the geometric mean of the per-seed ratios, its interval the exponentiated t interval of their logarithms,
+so it stays above 0 and a 2x and a 0.5x seed average to 1x). Otherwise a bootstrap: each side's runs resampled with replacement (2,000 times, RNG seed 0), the
 figure computed from the resampled means, the 2.5th and 97.5th percentiles (a side with one run adds no noise).
 An interval that holds "no difference" (speed-up 1, memory saved 0%, delta 0) is marked.
 
@@ -12,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from peft_efficiency.compare.intervals import T_NOTE, bootstrap_interval, includes, summarize
@@ -20,7 +22,8 @@ from peft_efficiency.compare.relative import memory_saved, speedup
 from peft_efficiency.compare.repeats import SEED_LABEL
 
 NULLS = {"speedup_vs_full": 1.0, "memory_saved_vs_full_percent": 0.0, "quality_delta_vs_full": 0.0}
-PAIRED = "paired per seed (the mean of each seed's ratio or difference, Student t interval)"
+PAIRED = ("paired per seed (Student t intervals of each seed's difference; the speed-up: geometric mean of each "
+          "seed's ratio, t interval of their logarithms)")
 BOOTSTRAP = "bootstrap (2,000 resamples of each side's runs, RNG seed 0, 2.5-97.5 percentiles)"
 MARK_NOTE = ("≈: the 95% interval includes no difference (speed-up 1x, memory saved 0%, quality delta 0): the "
              "difference from full fine-tuning is within the noise of the repeats")
@@ -41,9 +44,18 @@ def _paired(row: RunRow, baseline: RunRow, quality: Callable[[RunRow], float | N
     pairs = [_figures(m, base_by_seed[str(m.labels.get(SEED_LABEL))], quality) for m in members(row)]
     values: dict[str, Any] = {}
     for key in NULLS:
+        if key == "speedup_vs_full":  # a ratio: averaged on the log scale
+            summary = summarize([math.log(p[key]) for p in pairs if p[key] is not None and p[key] > 0])
+            values.update({key: _exp(summary.mean), f"{key}_ci_low": _exp(summary.low),
+                           f"{key}_ci_high": _exp(summary.high)})
+            continue
         summary = summarize([p[key] for p in pairs if p[key] is not None])
         values.update({key: summary.mean, f"{key}_ci_low": summary.low, f"{key}_ci_high": summary.high})
     return values
+
+
+def _exp(value: float | None) -> float | None:
+    return None if value is None else math.exp(value)
 
 
 def _side(row: RunRow, read: Callable[[RunRow], float | None]) -> list[float]:

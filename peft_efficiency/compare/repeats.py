@@ -31,6 +31,10 @@ SAME_WORK = (("trainable_params", "trainable parameters"), ("samples", "samples 
 # Column keys shown with standard deviation and interval (the quality metrics are added by the table).
 SPREAD_KEYS = ("train_seconds", "samples_per_second", "peak_memory_bytes", "training_state_bytes", "energy_kwh",
                "co2_kg")
+# Figures that cannot be negative: a t interval reaching below 0 (few, widely spread runs) is cut at 0.
+NON_NEGATIVE = frozenset(SPREAD_KEYS)
+CUT_NOTE = ("an interval of a figure that cannot be negative (time, throughput, memory, energy, CO2) whose t interval "
+            "reached below 0 is cut at 0: the runs are too few or too spread to bound it from below")
 
 
 @dataclass
@@ -155,7 +159,12 @@ def spread_values(row: RunRow, keys: list[str], figure: Callable[[RunRow, str], 
     values: dict[str, Any] = {"n": len(repeats.members), "n_runs": repeats.total}
     for key in keys:
         summary = summarize([v for v in (figure(m, key) for m in repeats.members) if v is not None])
-        values.update({f"{key}_sd": summary.sd, f"{key}_ci_low": summary.low, f"{key}_ci_high": summary.high})
+        low = summary.low
+        if low is not None and low < 0 and key in NON_NEGATIVE:
+            low = 0.0
+            if CUT_NOTE not in notes:
+                notes.append(CUT_NOTE)
+        values.update({f"{key}_sd": summary.sd, f"{key}_ci_low": low, f"{key}_ci_high": summary.high})
         if 0 < summary.n < len(repeats.members):
             notes.append(f"{key} of {row.label} is the mean of the {summary.n} of its {len(repeats.members)} runs "
                          "that measured it")
