@@ -3,7 +3,7 @@
 It composes the project's own pieces and re-implements none of them:
 
 1. IMDb with the real all-MiniLM-L6-v2 encoder: the `imdb_roberta` recipe (seed 004) run for full fine-tuning and
-   the recipe's tuned LoRA, IA3 and prompt-tuning entries, one process per run (`peft_efficiency.grid`), a short
+   the recipe's tuned LoRA and IA3 entries, one process per run (`peft_efficiency.grid`), a short
    training each; full fine-tuning and LoRA run twice (seeds 1 and 2), so their rows are means with 95% intervals;
    `EfficiencyCallback` writes every run report.
 2. BibleQA with SmolLM2-135M-Instruct: LoRA (method registry) trained briefly with trl's `SFTTrainer` on ASV verses
