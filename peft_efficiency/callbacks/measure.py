@@ -35,6 +35,14 @@ class Measure:
     def step_end(self, now: float) -> None:
         """An optimizer step ended at `now` (`time.perf_counter()`); only overriding measures are called."""
 
+    def step_hooks(self) -> tuple[Callable[[float], None] | None, Callable[[float], None] | None]:
+        """The callables the owner calls at every step begin and end (None: none), read when the session starts
+        and when a measure asks (`session.refresh_step_hooks()`): by default the overridden `step_begin`/`step_end`.
+        A measure may hand a tracker's own method instead, so a step costs one call per working hook."""
+        cls = type(self)
+        return (self.step_begin if cls.step_begin is not Measure.step_begin else None,
+                self.step_end if cls.step_end is not Measure.step_end else None)
+
     def live_objects(self, model: Any, optimizer: Any, step: int) -> None:
         """An optimizer step has ended and `wants_live_objects` is True: read what is needed, keep no reference.
 

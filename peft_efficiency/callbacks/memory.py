@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from peft_efficiency.callbacks.base import MeasurementCallback
 from peft_efficiency.callbacks.measure import Measure
@@ -90,13 +90,19 @@ class MemoryMeasure(Measure):
         self.wants_live_objects, self._last_log = False, None
         self.training_state = read_training_state(model, optimizer, self.probe, rank=rank(), step=step).to_dict()
 
+    def step_hooks(self) -> tuple[None, Callable[[float], None] | None]:
+        """A step-end RSS sample only where the kernel's high-water mark cannot be reset (`needs_sampling`)."""
+        return None, (self.step_end if self.tracker.needs_sampling else None)
+
     def step_end(self, now: float) -> None:
-        if self.tracker.needs_sampling:
-            self.tracker.sample()
+        self.tracker.sample()
 
     def phase_changed(self, phase: str) -> None:
+        sampling = self.tracker.needs_sampling
         self.tracker.switch_phase(phase)
         self._last_log = None
+        if self.tracker.needs_sampling != sampling and self.session is not None:  # fell back to sampling just now
+            self.session.refresh_step_hooks()
 
     def measure(self, final: bool, collective: bool) -> dict[str, Any]:
         if not (final or collective) and self._last_log is not None and time.monotonic() - self._last_log[0] < LOG_READ_SECONDS:

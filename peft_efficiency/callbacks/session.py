@@ -134,11 +134,11 @@ class RunSession:
         return True
 
     def refresh_step_hooks(self) -> None:
-        """Keep only the step hooks a measure overrides: a step event then costs a call per working hook."""
-        from peft_efficiency.callbacks.measure import Measure
-
-        self.step_begin_hooks = tuple(m.step_begin for m in self.measures if type(m).step_begin is not Measure.step_begin)
-        self.step_end_hooks = tuple(m.step_end for m in self.measures if type(m).step_end is not Measure.step_end)
+        """Keep only the step hooks that do something (`Measure.step_hooks`): a step event then costs a call per
+        working hook."""
+        hooks = [m.step_hooks() for m in self.measures]
+        self.step_begin_hooks = tuple(begin for begin, _ in hooks if begin is not None)
+        self.step_end_hooks = tuple(end for _, end in hooks if end is not None)
         self.live_objects_wanted = any(m.wants_live_objects for m in self.measures)
 
     def restart_clock(self, state: Any) -> None:

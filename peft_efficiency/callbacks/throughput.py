@@ -49,14 +49,12 @@ class ThroughputMeasure(Measure):
         self.timer = StepTimer(warmup_steps=warmup_steps, keep_durations=False)
         self.prior: dict[str, Any] = {}
         self.totals: dict[str, int] = {"samples": 0, "tokens": 0}
-        self.session_steps = 0  # optimizer steps of this train() session (none: nothing trained, 0 samples is the truth)
 
     def start(self, args: Any, state: Any, model: Any) -> None:
         device = getattr(args, "device", torch.device("cpu"))
         use_cuda = getattr(device, "type", "cpu") == "cuda" and torch.cuda.is_available()
         self.timer = StepTimer(use_cuda_events=use_cuda, warmup_steps=self.warmup_steps, keep_durations=False)
         self.prior = {}
-        self.session_steps = 0
 
     def restore_state(self, saved: dict[str, Any]) -> None:
         self.prior = dict(saved)
@@ -71,12 +69,9 @@ class ThroughputMeasure(Measure):
                 "tokens": is_count, "steps": is_count, "step_time": is_dict, "generation_seconds": is_number,
                 "generated_tokens": is_count, "generation_calls": is_count}
 
-    def step_begin(self, now: float) -> None:
-        self.timer.step_begin(now)
-
-    def step_end(self, now: float) -> None:
-        self.timer.step_end(now)
-        self.session_steps += 1
+    def step_hooks(self) -> tuple[Callable[[float], None], Callable[[float], None]]:
+        """The step timer's own methods: no call in between."""
+        return self.timer.step_begin, self.timer.step_end
 
     def _counts(self, collective: bool) -> tuple[int, int]:
         samples, tokens = self.session.counts(collective)
@@ -108,12 +103,12 @@ class ThroughputMeasure(Measure):
         steps = self.timer.summary()
         described = self.session.counter.describe()
         unavailable = {f"{name}_per_second": reason for name, reason in described["unavailable"].items() if name != "flops"}
-        if "samples_per_second" in unavailable and (self.prior.get("samples") or not self.session_steps):
+        if "samples_per_second" in unavailable and (self.prior.get("samples") or not self.timer.timed_steps):
             unavailable.pop("samples_per_second")  # counted before the resume, or no step ran: nothing was trained
         if "tokens_per_second" not in unavailable and not tokens:
             unavailable["tokens_per_second"] = "no training tokens were seen"
         samples = None if "samples_per_second" in unavailable else samples
-        tokens = None if "tokens_per_second" in unavailable and (tokens or self.session_steps) else tokens
+        tokens = None if "tokens_per_second" in unavailable and (tokens or self.timer.timed_steps) else tokens
         per_second = (lambda n: n / train_seconds if n is not None and train_seconds > 0 else None)
         trainer = self.session.trainer
         section = {

@@ -146,7 +146,8 @@ class StepTimer:
         self.durations_seconds: list[float] = []
         self.warmup_seconds: list[float] = []
         self.stats = StepTimeStats()
-        self.steps = 0
+        self.steps = 0  # steps timed, those of a restored earlier session included
+        self.timed_steps = 0  # steps timed by this timer (read after `resolve()`)
         self._begin: float | torch.cuda.Event | None = None
         self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self._pending_seconds: list[float] = []  # CPU durations not yet folded into stats (at most PENDING_LIMIT)
@@ -175,6 +176,7 @@ class StepTimer:
 
     def _record(self, seconds: float) -> None:
         self.steps += 1
+        self.timed_steps += 1
         if len(self.warmup_seconds) < self.warmup_steps:
             self.warmup_seconds.append(seconds)
         else:
@@ -256,7 +258,7 @@ class PhaseClock:
 
     def mark(self, now: float | None = None) -> None:
         """A training event happened (step end, epoch end, log), at `now` when the caller has read the clock."""
-        if self.running:
+        if self.started is not None and self.ended is None:  # `running`, spelled out: this runs at every step
             self.last_event = self.clock() if now is None else now
 
     def _since_last_event(self) -> float:
