@@ -44,6 +44,7 @@ def test_vision_counts_images_and_their_patches(tmp_path):
     assert time_section["tokens"] == ROWS * patches == 192
     assert time_section["input_kinds"] == {"image patches": ROWS // 4}
     assert "image patches" in time_section["tokens_are"]
+    assert time_section["samples_are"] == "images (rows of pixel_values)"
     assert report["flops"]["flops"] is None and "image patches" in report["flops"]["unavailable"]["flops"]
     assert "efficiency/flops" not in metrics
 
@@ -66,6 +67,7 @@ def test_audio_counts_clips_and_the_frames_of_each_clip(tmp_path):
     assert report["time"]["samples"] == ROWS
     assert report["time"]["tokens"] == int(frames.sum())
     assert "audio frames" in report["time"]["tokens_are"]
+    assert report["time"]["samples_are"] == "audio clips (rows of input_values)"
     assert metrics["efficiency/tokens_per_second"] > 0
 
 
@@ -90,6 +92,7 @@ def test_a_custom_keyword_counts_rows_and_says_why_there_are_no_tokens(tmp_path)
     assert time_section["samples"] == ROWS and metrics["efficiency/samples_per_second"] > 0
     assert time_section["tokens"] is None and time_section["tokens_per_second"] is None
     assert "features" in time_section["unavailable"]["tokens_per_second"]
+    assert time_section["samples_are"] == "rows of the batch dimension of the training inputs"
     assert "efficiency/tokens_per_second" not in metrics  # absent, never 0
     assert report["flops"]["flops"] is None and "rows only" in report["flops"]["unavailable"]["flops"]
     assert report["params"]["trainable"] == 6 * 16 + 16 + 16 + 1

@@ -10,6 +10,7 @@ from peft_efficiency.callbacks.base import MeasurementCallback
 from peft_efficiency.callbacks.carried_state import is_count, is_dict, is_number
 from peft_efficiency.callbacks.measure import Measure
 from peft_efficiency.callbacks.options import check_non_negative_int
+from peft_efficiency.trackers.input_kinds import samples_meaning
 from peft_efficiency.trackers.timing import StepTimer
 
 
@@ -120,7 +121,8 @@ class ThroughputMeasure(Measure):
             **steps,
             "samples": samples, "tokens": tokens, "counts_scope": self.session.counts_scope,
             "samples_per_second": per_second(samples), "tokens_per_second": per_second(tokens),
-            "trainer": trainer.name, "samples_are": trainer.samples_are, "tokens_are": described["tokens_are"],
+            "trainer": trainer.name, "samples_are": samples_meaning(described["input_kinds"], trainer.samples_are),
+            "tokens_are": described["tokens_are"],
             "input_kinds": described["input_kinds"],
             **self._generation(collective, clock),
             "unavailable": unavailable,

@@ -29,6 +29,19 @@ TOKEN_MEANING = {
     AUDIO_FEATURE_FRAMES: "audio feature frames of input_features (the attention_mask's frames when given)",
     AUDIO_FRAMES: "audio frames after the convolutional feature encoder (conv_kernel/conv_stride of the config)",
 }
+SAMPLE_MEANING = {  # what one sample is for inputs other than text (text: the trainer kind says, see trainer_kinds)
+    IMAGE_PATCHES: "images (rows of pixel_values)",
+    AUDIO_FEATURE_FRAMES: "audio clips (rows of input_features)",
+    AUDIO_FRAMES: "audio clips (rows of input_values)",
+    ROWS_ONLY: "rows of the batch dimension of the training inputs",
+}
+
+
+def samples_meaning(kinds: dict[str, int], text_samples_are: str) -> str:
+    """What the samples counted are, from the input kinds of the training forward passes; `text_samples_are` (the
+    trainer kind's sequences or pairs) for text inputs, or when no forward pass was seen."""
+    meanings = [SAMPLE_MEANING.get(kind, text_samples_are) for kind in kinds] or [text_samples_are]
+    return "; ".join(dict.fromkeys(meanings))
 
 
 @dataclass
