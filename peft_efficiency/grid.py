@@ -152,6 +152,11 @@ def process_env(args: argparse.Namespace, seed: int | None = None) -> dict[str, 
     return env
 
 
+def run_folder(base: Path, method: str, seed: int | None) -> Path:
+    """Where one run writes: `base/METHOD`, a repeat in `base/METHOD/seed-S`."""
+    return base / method if seed is None else base / method / f"seed-{seed}"
+
+
 def command_for(args: argparse.Namespace, script: Path, method: str, out: Path, seed: int | None = None) -> list[str]:
     """The command line of one method's process (with `--seed S` for a repeat)."""
     if args.launcher == "accelerate":
@@ -210,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base = Path(args.output_dir) / recipe_dir.resolve().name
     runs = [run_method(command_for(args, script, m, folder, seed), m, folder, process_env(args, seed), seed)
-            for m in methods for seed in seeds_of(args)
-            for folder in [base / m if seed is None else base / m / f"seed-{seed}"]]
+            for m in methods for seed in seeds_of(args) for folder in [run_folder(base, m, seed)]]
     print_summary(runs)
     reported = [str(r.output_dir) for r in runs if (r.output_dir / REPORT_FILENAME).is_file()]
     if reported:

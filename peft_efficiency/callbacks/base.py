@@ -135,7 +135,7 @@ class MeasurementCallback(TrainerCallback):
             began = now = time.perf_counter()  # the step's end for the step timer, the phase clock and the write check
             for step_end in session.step_end_hooks:
                 step_end(now)
-            session.run["global_step"] = state.global_step  # session.note_step, inlined: it runs at every step
+            session.note_step(state)
             if session.live_objects_wanted:  # once per session: after the first optimizer step (and a resume)
                 for measure in session.measures:
                     if measure.wants_live_objects:

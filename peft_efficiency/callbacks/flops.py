@@ -65,14 +65,17 @@ class FlopsMeasure(Measure):
         self.reference_profile = None
         self.probe.detach()
 
+    def step_hooks(self) -> tuple[None, Callable[[float], None] | None]:
+        """A step-end hook only while the recompute probe waits for the first optimizer step."""
+        return None, (self.step_end if self.probe.attached else None)
+
     def step_end(self, now: float) -> None:
         """The first optimizer step has run its backward: what checkpointing reran is known. Needed once only."""
-        if self.probe.attached:
-            self.probe.finish()
-            if self.profile is not None and self.probe.observed:
-                self.profile.recomputed = (self.probe.token_forward, self.probe.layers)
-        if self.session is not None:  # a new tuple: the one being iterated over is left as it is
-            self.session.step_end_hooks = tuple(hook for hook in self.session.step_end_hooks if hook != self.step_end)
+        self.probe.finish()
+        if self.profile is not None and self.probe.observed:
+            self.profile.recomputed = (self.probe.token_forward, self.probe.layers)
+        if self.session is not None:  # new tuples: the one being iterated over is left as it is
+            self.session.refresh_step_hooks()
 
     def carry_state(self) -> dict[str, Any]:
         self.measure(final=False, collective=True)

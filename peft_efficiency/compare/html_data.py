@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from peft_efficiency.compare.load import RunRow, finite
-from peft_efficiency.compare.plots import method_colors
+from peft_efficiency.compare.plots import log_scale, method_colors
 from peft_efficiency.compare.render import json_safe, shown_columns
 from peft_efficiency.compare.selection import AXIS_CHARS, LABEL_CHARS, shorten, slug
 from peft_efficiency.compare.table import GroupTable
@@ -27,7 +27,6 @@ ASSETS = Path(__file__).resolve().parent
 COST_AXES = [("trainable_params", "trainable parameters", "count"), ("train_seconds", "train time", "seconds"),
              ("energy_kwh", "training energy", "kwh"), ("training_state_bytes", "training state", "bytes"),
              ("peak_memory_bytes", "peak memory", "bytes")]
-LOG_RATIO = 30  # a cost axis whose positive values span more than this factor is drawn on a log scale
 
 
 def display_unit(kind: str, largest: float) -> tuple[str, float]:
@@ -51,8 +50,7 @@ def cost_axes(table: GroupTable) -> list[dict[str, Any]]:
         values = [v for v in (finite(value.get(key)) for value in table.values) if v is not None]
         if not values:
             continue
-        positive = [v for v in values if v > 0]
-        log = key == "trainable_params" or (bool(positive) and max(positive) / min(positive) > LOG_RATIO)
+        log = log_scale(key, [v for v in values if v > 0])
         unit, factor = display_unit(kind, max(values))
         kinds = {r.peak_memory_kind for r in table.rows if r.peak_memory_kind}
         detail = ", process RSS" if key == "peak_memory_bytes" and kinds == {"process_rss"} else ""

@@ -35,8 +35,15 @@ PARETO_AXES = [
     ("train_seconds", "train time (s)", "seconds"),
     ("energy_kwh", "training energy (kWh)", "kwh"),
 ]
+LOG_RATIO = 30  # a cost axis whose positive values span more than this factor is drawn on a log scale
 TRAINING_STATE_AXIS = ("training_state_bytes", "training state (bytes: weights + gradients + optimizer)", "bytes")
 STATE_PARTS = [("weights_bytes", "weights", 1.0), ("gradients_bytes", "gradients", 0.65), ("optimizer_state_bytes", "optimizer state", 0.35)]
+
+
+def log_scale(key: str, positive: list[float]) -> bool:
+    """Whether a cost axis is drawn on a log scale: trainable parameters always, other costs (`positive`: their
+    values above 0) when they span more than LOG_RATIO. The static figures and the HTML page's plot share it."""
+    return key == "trainable_params" or (bool(positive) and max(positive) / min(positive) > LOG_RATIO)
 
 
 def has_training_state(table: GroupTable) -> bool:
@@ -72,7 +79,7 @@ def _pareto_axis(ax, table: GroupTable, key: str, label: str, kind: str, colors:
     points = [(finite(v.get(key)), finite(v.get(quality_key))) for v in table.values]  # NaN/inf: not drawn
     measured = [i for i, (x, y) in enumerate(points) if x is not None and y is not None]
     positive = [points[i][0] for i in measured if points[i][0] > 0]
-    log = key == "trainable_params" or (bool(positive) and max(positive) / min(positive) > 30)
+    log = log_scale(key, positive)
     usable = [i for i in measured if points[i][0] > 0 or not log]
     scale = 1.0
     if key == "energy_kwh" and usable and max(points[i][0] for i in usable) < 1:

@@ -51,7 +51,7 @@ def run_imdb(settings: DemoSettings, output_dir: Path, data_dir: str | None, pro
     """Run every IMDb entry (the repeated ones once per seed, in `<entry>/seed-<S>`, labelled `seed=S` as
     `peft-efficiency grid --seeds` does); return the run folders that hold a report. A failed run is announced,
     not fatal."""
-    from peft_efficiency.grid import command_for, process_env, run_method
+    from peft_efficiency.grid import command_for, process_env, run_folder, run_method
 
     script = recipe_dir() / "train.py"
     common = recipe_arguments(settings)
@@ -66,7 +66,7 @@ def run_imdb(settings: DemoSettings, output_dir: Path, data_dir: str | None, pro
         name = entry if seed is None else f"{entry} seed {seed}"
         progress.step(f"IMDb · {name}: {settings.imdb_steps} steps of {settings.imdb_batch_size} reviews "
                       f"({what}), then {settings.imdb_eval_size} test reviews scored")
-        out = runs_root / entry if seed is None else runs_root / entry / f"seed-{seed}"
+        out = run_folder(runs_root, entry, seed)
         result = run_method(command_for(grid_args, script, entry, out, seed), entry, out,
                             process_env(grid_args, seed), seed)
         if (out / REPORT_FILENAME).is_file():

@@ -146,7 +146,7 @@ class StepTimer:
         self.durations_seconds: list[float] = []
         self.warmup_seconds: list[float] = []
         self.stats = StepTimeStats()
-        self.steps = 0  # steps timed, those of a restored earlier session included
+        self.restored_steps = 0  # steps of earlier sessions (`restore`)
         self.timed_steps = 0  # steps timed by this timer (read after `resolve()`)
         self._begin: float | torch.cuda.Event | None = None
         self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
@@ -174,8 +174,12 @@ class StepTimer:
                 self.resolve()
         self._begin = None
 
+    @property
+    def steps(self) -> int:
+        """Steps timed, those of a restored earlier session included (read after `resolve()`)."""
+        return self.restored_steps + self.timed_steps
+
     def _record(self, seconds: float) -> None:
-        self.steps += 1
         self.timed_steps += 1
         if len(self.warmup_seconds) < self.warmup_steps:
             self.warmup_seconds.append(seconds)
@@ -211,7 +215,7 @@ class StepTimer:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from an earlier session's `to_state()` (this session still leaves out its own warm-up)."""
-        self.steps += int(state.get("steps", 0))
+        self.restored_steps += int(state.get("steps", 0))
         self.stats.merge(StepTimeStats.from_state(state["stats"]))
 
     def drain(self) -> list[float]:

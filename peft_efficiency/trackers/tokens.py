@@ -158,7 +158,7 @@ class BatchCounter:
                 self._pending_masks.append(mask)
                 self._pending_elements += rows * width
                 if len(self._pending_masks) >= PENDING_LENGTHS_LIMIT or self._pending_elements >= PENDING_MASK_ELEMENTS:
-                    self._fold_lengths()
+                    self._fold_pending()
                 return
             self._add_rows(TEXT, rows, width)  # a mask of another shape than the ids: its row lengths, now
             self._add("samples", rows)
@@ -212,7 +212,7 @@ class BatchCounter:
         self._add("samples", rows)
         self._add("sequence_square_sum", rows * width * width)
 
-    def _fold_lengths(self) -> None:
+    def _fold_pending(self) -> None:
         """Fold the pending padded batches in: rows and positions from the masks' shapes; row lengths by one
         `sum(dim=1)` per (device, width), added to the token and square sums (on a GPU they stay there: no sync)."""
         pending, self._pending_masks, self._pending_elements = self._pending_masks, [], 0
@@ -237,7 +237,7 @@ class BatchCounter:
 
     def read_counts(self) -> BatchCounts:
         """Everything counted so far in this process (one device sync, if some counts live on a GPU)."""
-        self._fold_lengths()
+        self._fold_pending()
         totals = dict(self._host)
         if self._device:
             names = list(self._device)
@@ -254,7 +254,7 @@ class BatchCounter:
 
     def describe(self) -> dict[str, Any]:
         """What the counts mean: training forward passes by input kind, what a token is, and why a figure is absent."""
-        self._fold_lengths()
+        self._fold_pending()
         kinds = dict(self.kinds)
         described: dict[str, Any] = {"input_kinds": kinds, "tokens_are": None, "unavailable": {}}
         if not kinds:
